@@ -8,8 +8,10 @@ HDB_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libssl-dev
 	make gcc python3 python3-jwt python3-cryptography"
 
-PG_BINDIR=/usr/lib/postgresql/15/bin
+# HDB_PG_BINDIR may name a private (relocated) copy of PostgreSQL 15.
+PG_BINDIR=${HDB_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 export PG_CONFIG="$PG_BINDIR/pg_config"
+export PATH="$PG_BINDIR:$PATH"
 
 # The user that owns test clusters; root itself cannot run postgres.
 HDB_PGUSER=${HDB_PGUSER:-postgres}

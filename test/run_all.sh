@@ -18,7 +18,7 @@ top=$(pwd)
 hdb_install_packages
 
 # Parallel checkouts on one machine share the installed library: take turns.
-exec 9>/tmp/heliosdb-test.lock
+exec 9>"/tmp/heliosdb-test$(echo "$PG_BINDIR" | tr / _).lock"
 flock 9
 
 hdb_build_install
