@@ -16,6 +16,11 @@
 #include "utils/guc.h"
 
 #include "common/hdb_common.h"
+#include "audit/hdb_audit.h"
+#include "auth/hdb_auth.h"
+#include "crypto/hdb_crypto.h"
+#include "quota/hdb_quota.h"
+#include "tam/hdb_tam.h"
 #include "tenant/hdb_tenant.h"
 
 PG_MODULE_MAGIC;
@@ -40,6 +45,11 @@ _PG_init(void)
 
 	hdb_common_init();
 	hdb_tenant_init();
+	hdb_auth_init();
+	hdb_crypto_init();
+	hdb_tam_init();
+	hdb_audit_init();
+	hdb_quota_init();
 
 	MarkGUCPrefixReserved("heliosdb");
 }
