@@ -198,7 +198,7 @@ hdb_context_reset(void)
 }
 
 const HdbSecurityContext *
-hdb_context_peek(void)
+hdb_context_get_unchecked(void)
 {
 	if (IsParallelWorker() && !worker_ctx_loaded)
 		load_leader_context();
@@ -214,7 +214,7 @@ hdb_context_peek(void)
 const HdbSecurityContext *
 hdb_context_get(void)
 {
-	const HdbSecurityContext *ctx = hdb_context_peek();
+	const HdbSecurityContext *ctx = hdb_context_get_unchecked();
 	uint64		generation;
 
 	if (ctx->source == HDB_SOURCE_NONE)
@@ -453,7 +453,7 @@ PG_FUNCTION_INFO_V1(hdb_session_context);
 Datum
 hdb_session_context(PG_FUNCTION_ARGS)
 {
-	const HdbSecurityContext *ctx = hdb_context_peek();
+	const HdbSecurityContext *ctx = hdb_context_get_unchecked();
 	TupleDesc	tupdesc;
 	Datum		values[6];
 	bool		nulls[6] = {0};

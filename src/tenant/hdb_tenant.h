@@ -62,6 +62,7 @@ extern void hdb_tenant_init(void);
 
 /* Session security context */
 extern const HdbSecurityContext *hdb_context_get(void);
+extern const HdbSecurityContext *hdb_context_get_unchecked(void);
 extern void hdb_context_set(const HdbSecurityContext *ctx);
 extern void hdb_context_reset(void);
 extern bool hdb_tenant_name_is_valid(const char *name);

@@ -97,7 +97,7 @@ hdb_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 		if (!denial_counted &&
 			hdb_tenant_shared != NULL &&
 			geterrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE &&
-			hdb_context_peek()->has_tenant &&
+			hdb_context_get_unchecked()->has_tenant &&
 			statement_writes(queryDesc))
 		{
 			pg_atomic_fetch_add_u64(&hdb_tenant_shared->cross_tenant_denied, 1);

@@ -45,7 +45,5 @@ extern void hdb_context_init(void);
 extern void hdb_registry_init(void);
 extern void hdb_isolation_init(void);
 
-/* The context in effect, without expiry or registry checks. */
-extern const HdbSecurityContext *hdb_context_peek(void);
 
 #endif							/* TENANT_INTERNAL_H */
