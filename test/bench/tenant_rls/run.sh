@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# test/bench/tenant_rls/run.sh: cost of tenant isolation by RLS.
+#
+# 1M rows for 100 tenants, indexed on (tenant_id, id).  A point query and a
+# range query run through the heliosdb_tenant_isolation policy with the
+# tenant set and, as the baseline, with a literal tenant id and row level
+# security disabled; both as the same ordinary role.  Each variant runs in a PL/pgSQL
+# loop with cached plans; the best of several rounds is reported, in
+# microseconds per query, with the ratio policy/literal (target <= 1.05).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+. test/lib.sh
+
+hdb_install_packages
+hdb_build_install
+work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
+chmod 755 "$work"
+trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
+hdb_cluster_start "$work/cluster"
+
+psql -X -q -v ON_ERROR_STOP=1 -f test/bench/tenant_rls/bench.sql
