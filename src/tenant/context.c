@@ -110,8 +110,9 @@ load_leader_context(void)
 	if (hdb_tenant_shared != NULL && leader != NULL &&
 		ParallelLeaderBackendId != InvalidBackendId)
 	{
-		HdbContextSlot *slot =
-			&hdb_tenant_shared->slots[ParallelLeaderBackendId - 1];
+		HdbContextSlot *slot;
+
+		slot = &hdb_tenant_shared->slots[ParallelLeaderBackendId - 1];
 
 		if (slot->pid == leader->pid)
 		{
