@@ -257,10 +257,14 @@ hdb_context_get(void)
 					 errhint("Log in again, or call heliosdb.reset_context().")));
 	}
 
-	/* Same tenant, now verified: no rollback state to keep for this. */
+	/*
+	 * Same tenant, now verified: no rollback state to keep for this.  The
+	 * slot is not republished while workers may be reading it; they do not
+	 * look at the generation.
+	 */
 	current_ctx.tenant_resolved = true;
 	current_ctx.registry_generation = generation;
-	if (!IsParallelWorker())
+	if (!IsInParallelMode())
 		publish_context();
 	return ctx;
 }
