@@ -5,13 +5,17 @@ CREATE EXTENSION heliosdb;
 SET heliosdb.auto_tenant_isolation = off;
 
 SELECT heliosdb.tenant_create('t' || g) FROM generate_series(0, 99) g \g /dev/null
-CREATE TABLE docs (id int PRIMARY KEY, tenant_id uuid NOT NULL, amount int, body text);
+-- The usual multi-tenant key leads with the tenant: PRIMARY KEY (tenant_id,
+-- id).  (With a separate key on id alone the planner prefers it plus a
+-- filter for the policy's function but the composite index for a literal,
+-- and the benchmark would compare two plans rather than the policy's cost.)
+CREATE TABLE docs (id int NOT NULL, tenant_id uuid NOT NULL, amount int, body text);
 INSERT INTO docs
 SELECT g, t.id, g % 1000, md5(g::text)
 FROM generate_series(1, 1000000) g
 JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS n FROM heliosdb.tenants) t
   ON t.n = g % 100;
-CREATE INDEX docs_tenant_id_id_idx ON docs (tenant_id, id);
+ALTER TABLE docs ADD PRIMARY KEY (tenant_id, id);
 SELECT heliosdb.enable_tenant_isolation('docs') \g /dev/null
 VACUUM ANALYZE docs;
 CREATE ROLE bench_app;

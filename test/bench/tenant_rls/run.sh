@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/bench/tenant_rls/run.sh: cost of tenant isolation by RLS.
 #
-# 1M rows for 100 tenants, indexed on (tenant_id, id).  A point query and a
+# 1M rows for 100 tenants, primary key (tenant_id, id).  A point query and a
 # range query run through the heliosdb_tenant_isolation policy with the
 # tenant set and, as the baseline, with a literal tenant id and row level
 # security disabled; both as the same ordinary role.  Each variant runs in a PL/pgSQL
