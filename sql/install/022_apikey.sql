@@ -47,6 +47,14 @@ LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 REVOKE ALL ON FUNCTION @extschema@._apikey_lockout() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._apikey_lockout() TO heliosdb_admin;
 
+-- Permission words a key acting as a role gets (NULL: no key can act so).
+CREATE FUNCTION @extschema@._apikey_permissions(role name)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'hdb_apikey_permissions'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION @extschema@._apikey_permissions(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._apikey_permissions(name) TO heliosdb_admin;
+
 -- Check the arguments shared by apikey_create() and apikey_rotate() and
 -- store a new key; returns what the caller is shown once.
 CREATE FUNCTION @extschema@._apikey_store(name text, role name,
@@ -239,7 +247,8 @@ AS 'MODULE_PATHNAME', 'hdb_login_apikey'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Keys without secrets or hashes.  expires_at is when the key stops
--- working: the end of the grace period for a rotated key.
+-- working: the end of the grace period for a rotated key; permissions are
+-- the words a login with the key gets now (from its role's memberships).
 CREATE VIEW @extschema@.apikeys AS
 	SELECT a.key_id, a.name, a.role, t.name AS tenant, a.created_at,
 		   LEAST(a.expires_at, a.grace_until) AS expires_at,
@@ -252,7 +261,8 @@ CREATE VIEW @extschema@.apikeys AS
 			   WHEN a.replaced_by IS NOT NULL THEN 'rotating'
 			   ELSE 'active'
 		   END AS status,
-		   COALESCE(l.failed_attempts, 0) AS failed_attempts
+		   COALESCE(l.failed_attempts, 0) AS failed_attempts,
+		   @extschema@._apikey_permissions(a.role) AS permissions
 	FROM @extschema@.apikey a
 		LEFT JOIN @extschema@.tenant t ON t.id = a.tenant_id
 		LEFT JOIN @extschema@._apikey_lockout() l ON l.key_id = a.key_id;

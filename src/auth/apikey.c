@@ -27,10 +27,15 @@
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "auth/apikey_internal.h"
+#include "auth/hdb_auth.h"
 
 int			hdb_apikey_expiry_warning = 14 * 24 * 3600;
 int			hdb_apikey_max_failed_attempts = 5;
@@ -185,4 +190,44 @@ hdb_apikey_generate(PG_FUNCTION_ARGS)
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(hash, sizeof(hash));
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+/*
+ * heliosdb._apikey_permissions(role name) RETURNS text[]
+ *
+ * The permission words a key acting as "role" gets at login, for the view
+ * heliosdb.apikeys; NULL when no key can act as that role (it does not
+ * exist, or it is a superuser).
+ */
+PG_FUNCTION_INFO_V1(hdb_apikey_permissions);
+Datum
+hdb_apikey_permissions(PG_FUNCTION_ARGS)
+{
+	static const char *const words[] = {
+		"read", "write", "delete", "create_table", "create_view",
+		"batch_write", "run_analytics"
+	};
+	Oid			roleid = get_role_oid(NameStr(*PG_GETARG_NAME(0)), true);
+	uint32		perms;
+	Datum		elems[lengthof(words)];
+	int			n = 0;
+
+	if (!OidIsValid(roleid) || superuser_arg(roleid))
+		PG_RETURN_NULL();
+
+	perms = hdb_apikey_role_permissions(roleid);
+	if (perms == HDB_PERMISSIONS_ALL)
+		elems[n++] = CStringGetTextDatum("*");
+	else
+	{
+		for (int i = 0; i < lengthof(words); i++)
+		{
+			uint32		bit = hdb_permission_bit(words[i]);
+
+			if (bit != 0 && (perms & bit) == bit)
+				elems[n++] = CStringGetTextDatum(words[i]);
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false,
+										  TYPALIGN_INT));
 }

@@ -36,6 +36,9 @@ extern bool hdb_apikey_is_wellformed(const char *key, size_t len);
 extern void hdb_apikey_hash(const char *key, size_t len,
 							uint8 hash[HDB_APIKEY_HASH_LEN]);
 
+/* apikey_login.c */
+extern uint32 hdb_apikey_role_permissions(Oid roleid);
+
 /* apikey_lockout.c */
 extern void hdb_apikey_lockout_init(void);
 

@@ -54,6 +54,7 @@ typedef struct KeyRow
 	TimestampTz expires_at;		/* effective: the grace end if sooner */
 	bool		revoked;
 	bool		rotated;
+	bool		needs_touch;	/* last_used_at is due for an update */
 } KeyRow;
 
 static SPIPlanPtr lookup_plan = NULL;
@@ -87,7 +88,10 @@ prepare_plans(void)
 		lookup_plan = prepare_saved(
 			"SELECT a.key_hash, a.role, t.name, a.expires_at, "
 			"       a.revoked_at IS NOT NULL, a.grace_until, "
-			"       a.replaced_by IS NOT NULL "
+			"       a.replaced_by IS NOT NULL, "
+			"       (a.last_used_at IS NULL OR a.last_used_at "
+			"        OPERATOR(pg_catalog.<) (pg_catalog.now() "
+			"        OPERATOR(pg_catalog.-) '" TOUCH_INTERVAL "'::pg_catalog.interval)) "
 			"FROM " HDB_SCHEMA ".apikey a "
 			"LEFT JOIN " HDB_SCHEMA ".tenant t "
 			"  ON t.id OPERATOR(pg_catalog.=) a.tenant_id "
@@ -174,11 +178,14 @@ lookup_key(const char *key_id, KeyRow *row)
 	if (!isnull && DatumGetTimestampTz(d) < row->expires_at)
 		row->expires_at = DatumGetTimestampTz(d);
 	row->rotated = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	row->needs_touch = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	return true;
 }
 
 /*
- * Record the use of a key in last_used_at, at most once a minute per key.
+ * Record the use of a key in last_used_at.  The caller calls this only
+ * when the value read at lookup is older than TOUCH_INTERVAL, and not in
+ * read-only transactions; the row is checked again under its lock.
  * A row locked by another transaction is skipped rather than waited for,
  * and a serialization failure (a concurrent update seen from a
  * REPEATABLE READ snapshot) is ignored: neither should fail a login.  Runs
@@ -191,9 +198,6 @@ touch_key(const char *key_id)
 	Datum		arg = CStringGetTextDatum(key_id);
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-
-	if (XactReadOnly)
-		return;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
@@ -230,8 +234,8 @@ touch_key(const char *key_id)
  * group roles the role belongs to (directly or through other roles); a
  * role outside all of them may only read.
  */
-static uint32
-role_permissions(Oid roleid)
+uint32
+hdb_apikey_role_permissions(Oid roleid)
 {
 	static const struct
 	{
@@ -418,25 +422,28 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 	login.user_id = key_id;
 	login.tenant = row.has_tenant ? row.tenant : NULL;
 	login.role = row.role;
-	login.permissions = role_permissions(roleid);
+	login.permissions = hdb_apikey_role_permissions(roleid);
 	login.expires_at = row.expires_at;
 	login.local = local;
 	hdb_login_establish(&login);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(key_table_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	touch_key(key_id);
-	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (row.needs_touch && !XactReadOnly)
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(key_table_owner(),
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		touch_key(key_id);
+		SPI_finish();
+		AtEOXact_GUC(true, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
 
 	if (hdb_apikey_expiry_warning > 0 &&
 		row.expires_at - now <= (int64) hdb_apikey_expiry_warning * USECS_PER_SEC)

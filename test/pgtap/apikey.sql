@@ -1,14 +1,14 @@
 -- pgTAP: the API-key API's shape, privileges and the SQLSTATE of every
 -- refusal.
 BEGIN;
-SELECT plan(56);
+SELECT plan(57);
 
 -- Objects and signatures.
 SELECT has_table('heliosdb', 'apikey', 'key table exists');
 SELECT has_view('heliosdb', 'apikeys', 'apikeys view exists');
 SELECT columns_are('heliosdb', 'apikeys',
 	ARRAY['key_id', 'name', 'role', 'tenant', 'created_at', 'expires_at',
-		  'last_used_at', 'status', 'failed_attempts']);
+		  'last_used_at', 'status', 'failed_attempts', 'permissions']);
 SELECT col_is_pk('heliosdb', 'apikey', 'key_id', 'key id is the primary key');
 SELECT hasnt_column('heliosdb', 'apikey', 'api_key', 'the key itself is not a column');
 SELECT function_returns('heliosdb', 'apikey_create', ARRAY['text', 'name', 'text', 'interval'], 'setof record');
@@ -41,6 +41,8 @@ SELECT function_privs_are('heliosdb', '_apikey_generate', ARRAY[]::text[],
 						  'public', ARRAY[]::text[]);
 SELECT function_privs_are('heliosdb', '_apikey_generate', ARRAY[]::text[],
 						  'heliosdb_admin', ARRAY[]::text[]);
+SELECT function_privs_are('heliosdb', '_apikey_permissions', ARRAY['name'],
+						  'public', ARRAY[]::text[]);
 SELECT function_privs_are('heliosdb', 'apikey_create', ARRAY['text', 'name', 'text', 'interval'],
 						  'heliosdb_admin', ARRAY['EXECUTE']);
 SELECT function_privs_are('heliosdb', 'apikey_rotate', ARRAY['text', 'interval'],

@@ -98,6 +98,26 @@ SELECT key_id AS g2_key_id FROM heliosdb.apikey_rotate(:'g_key_id', '1 day') \gs
 SELECT heliosdb.apikey_revoke(:'g_key_id');
 SELECT status FROM heliosdb.apikeys WHERE key_id = :'g_key_id';
 
+-- Permission sets: the seed's group roles, roles that belong to one or
+-- more of them, and other roles (read only).
+CREATE ROLE regress_ak_writer IN ROLE heliosdb_user, heliosdb_service;
+CREATE ROLE regress_ak_nested IN ROLE regress_ak_writer;
+CREATE ROLE regress_ak_other;
+CREATE TEMP TABLE perm_keys AS
+	SELECT r AS role_name, k.key_id
+	FROM unnest(ARRAY['heliosdb_admin', 'heliosdb_user', 'heliosdb_readonly',
+					  'heliosdb_service', 'regress_ak_writer',
+					  'regress_ak_nested', 'regress_ak_other']) r,
+		LATERAL heliosdb.apikey_create('perm ' || r, r::name) k;
+SELECT p.role_name, v.permissions
+	FROM perm_keys p JOIN heliosdb.apikeys v USING (key_id) ORDER BY 1;
+-- Looked up at each login: they follow role membership changes.
+REVOKE heliosdb_service FROM regress_ak_writer;
+SELECT v.permissions FROM perm_keys p JOIN heliosdb.apikeys v USING (key_id)
+	WHERE p.role_name = 'regress_ak_nested';
+DELETE FROM heliosdb.apikey WHERE key_id IN (SELECT key_id FROM perm_keys);
+DROP ROLE regress_ak_nested, regress_ak_writer, regress_ak_other;
+
 -- Dropping a tenant drops its keys.
 SELECT count(*) FROM heliosdb.apikeys WHERE tenant = 'ak-acme';
 SELECT heliosdb.tenant_drop('ak-acme');
