@@ -57,6 +57,39 @@ typedef struct KeyRow
 	bool		needs_touch;	/* last_used_at is due for an update */
 } KeyRow;
 
+/* last_used_at is written at most once per this interval. */
+#define TOUCH_INTERVAL "1 min"
+
+/*
+ * Queries run as the key table's owner.  Every name and operator is
+ * schema-qualified, so that no object of the caller's search_path can
+ * take part.
+ */
+static const char *const lookup_query =
+"SELECT a.key_hash, a.role, t.name, a.expires_at,"
+"       a.revoked_at IS NOT NULL, a.grace_until,"
+"       a.replaced_by IS NOT NULL,"
+"       (a.last_used_at IS NULL OR a.last_used_at"
+"        OPERATOR(pg_catalog.<) (pg_catalog.now()"
+"        OPERATOR(pg_catalog.-) '" TOUCH_INTERVAL "'::pg_catalog.interval))"
+" FROM " HDB_SCHEMA ".apikey a"
+" LEFT JOIN " HDB_SCHEMA ".tenant t"
+"   ON t.id OPERATOR(pg_catalog.=) a.tenant_id"
+" WHERE a.key_id OPERATOR(pg_catalog.=) $1";
+
+static const char *const lock_query =
+"SELECT 1 FROM " HDB_SCHEMA ".apikey a"
+" WHERE a.key_id OPERATOR(pg_catalog.=) $1"
+"   AND (a.last_used_at IS NULL OR a.last_used_at"
+"        OPERATOR(pg_catalog.<) (pg_catalog.now()"
+"        OPERATOR(pg_catalog.-) '" TOUCH_INTERVAL "'::pg_catalog.interval))"
+" FOR NO KEY UPDATE OF a SKIP LOCKED";
+
+static const char *const touch_query =
+"UPDATE " HDB_SCHEMA ".apikey a"
+" SET last_used_at = pg_catalog.now()"
+" WHERE a.key_id OPERATOR(pg_catalog.=) $1";
+
 static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr touch_plan = NULL;
@@ -65,9 +98,6 @@ static void refuse(int sqlerrcode, const char *msg, const char *detail)
 			pg_attribute_noreturn();
 static void refuse_locked(const HdbLockoutState *state) pg_attribute_noreturn();
 static void refuse_malformed(void) pg_attribute_noreturn();
-
-/* last_used_at is written at most once per this interval. */
-#define TOUCH_INTERVAL "1 min"
 
 static SPIPlanPtr
 prepare_saved(const char *query)
@@ -85,30 +115,11 @@ static void
 prepare_plans(void)
 {
 	if (lookup_plan == NULL)
-		lookup_plan = prepare_saved(
-			"SELECT a.key_hash, a.role, t.name, a.expires_at, "
-			"       a.revoked_at IS NOT NULL, a.grace_until, "
-			"       a.replaced_by IS NOT NULL, "
-			"       (a.last_used_at IS NULL OR a.last_used_at "
-			"        OPERATOR(pg_catalog.<) (pg_catalog.now() "
-			"        OPERATOR(pg_catalog.-) '" TOUCH_INTERVAL "'::pg_catalog.interval)) "
-			"FROM " HDB_SCHEMA ".apikey a "
-			"LEFT JOIN " HDB_SCHEMA ".tenant t "
-			"  ON t.id OPERATOR(pg_catalog.=) a.tenant_id "
-			"WHERE a.key_id OPERATOR(pg_catalog.=) $1");
+		lookup_plan = prepare_saved(lookup_query);
 	if (lock_plan == NULL)
-		lock_plan = prepare_saved(
-			"SELECT 1 FROM " HDB_SCHEMA ".apikey a "
-			"WHERE a.key_id OPERATOR(pg_catalog.=) $1 "
-			"  AND (a.last_used_at IS NULL OR a.last_used_at "
-			"       OPERATOR(pg_catalog.<) (pg_catalog.now() "
-			"       OPERATOR(pg_catalog.-) '" TOUCH_INTERVAL "'::pg_catalog.interval)) "
-			"FOR NO KEY UPDATE OF a SKIP LOCKED");
+		lock_plan = prepare_saved(lock_query);
 	if (touch_plan == NULL)
-		touch_plan = prepare_saved(
-			"UPDATE " HDB_SCHEMA ".apikey a "
-			"SET last_used_at = pg_catalog.now() "
-			"WHERE a.key_id OPERATOR(pg_catalog.=) $1");
+		touch_plan = prepare_saved(touch_query);
 }
 
 /*
@@ -133,6 +144,43 @@ key_table_owner(void)
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return owner;
+}
+
+/* What as_owner_enter() changed, for as_owner_exit() to restore. */
+typedef struct OwnerScope
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;
+} OwnerScope;
+
+/*
+ * Become the key table's owner, in a restricted security context, with a
+ * search_path of pg_catalog only, and connect to SPI with the plans
+ * prepared.  An error on the way is cleaned up by the transaction's abort.
+ */
+static void
+as_owner_enter(OwnerScope *scope)
+{
+	GetUserIdAndSecContext(&scope->userid, &scope->sec_context);
+	SetUserIdAndSecContext(key_table_owner(),
+						   scope->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	scope->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_plans();
+}
+
+static void
+as_owner_exit(OwnerScope *scope)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, scope->nestlevel);
+	SetUserIdAndSecContext(scope->userid, scope->sec_context);
 }
 
 /*
@@ -313,9 +361,7 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 	bool		found;
 	bool		match;
 	HdbLockoutState state;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	OwnerScope	scope;
 	Oid			roleid;
 	TimestampTz now;
 	HdbLogin	login;
@@ -351,21 +397,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	/* Read the key's row as the table's owner. */
 	InitMaterializedSRF(fcinfo, 0);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(key_table_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	prepare_plans();
+	as_owner_enter(&scope);
 	found = lookup_key(key_id, &row);
-	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	as_owner_exit(&scope);
 
 	/*
 	 * An unknown key id gets the answer of a wrong secret, so that key ids
@@ -416,7 +450,10 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 			   _("role of the API key is a superuser"),
 			   _("API keys cannot act as superuser roles."));
 
-	/* Establish the context first: a refused role leaves no trace. */
+	/*
+	 * Establish the context before recording the use of the key: a login
+	 * refused here (tenant gone, role not allowed) is no use.
+	 */
 	memset(&login, 0, sizeof(login));
 	login.source = HDB_SOURCE_APIKEY;
 	login.user_id = key_id;
@@ -429,20 +466,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	if (row.needs_touch && !XactReadOnly)
 	{
-		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		SetUserIdAndSecContext(key_table_owner(),
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		save_nestlevel = NewGUCNestLevel();
-		(void) set_config_option("search_path", "pg_catalog, pg_temp",
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		as_owner_enter(&scope);
 		touch_key(key_id);
-		SPI_finish();
-		AtEOXact_GUC(true, save_nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		as_owner_exit(&scope);
 	}
 
 	if (hdb_apikey_expiry_warning > 0 &&
