@@ -23,7 +23,9 @@
  *	  crash, so a lock survives restarts.  Writing happens outside the
  *	  table lock, under a second LWLock that serializes writers; each
  *	  writer copies the table after taking it, so the last write always
- *	  holds the newest state.
+ *	  holds the newest state.  Every change gets a generation number, and a
+ *	  writer whose change an earlier writer's copy already held has nothing
+ *	  left to do: concurrent failures share one fsync.
  *
  * Successful logins of keys without an entry (the normal case) take the
  * table lock in shared mode only and write nothing.
@@ -75,6 +77,9 @@ typedef struct LockoutShared
 {
 	int			capacity;
 	int			used;			/* slots [0, used) have ever been taken */
+	uint64		change_gen;		/* bumped by every change (table lock) */
+	uint64		written_gen;	/* change_gen of the last file written
+								 * (file lock) */
 	LockoutEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } LockoutShared;
 
@@ -266,11 +271,13 @@ lockout_new_entry(const char *key_id, TimestampTz now)
 }
 
 /*
- * Write every live entry to the state file.  Errors are reported as
- * warnings: the shared-memory table stays in force while the server runs.
+ * Make the change of generation "gen" durable: write every live entry to
+ * the state file, unless a write since then held it already.  Errors are
+ * reported as warnings: the shared-memory table stays in force while the
+ * server runs.
  */
 static void
-lockout_persist(void)
+lockout_persist(uint64 gen)
 {
 	LockoutFileHeader hdr;
 	LockoutEntry *buf;
@@ -278,10 +285,17 @@ lockout_persist(void)
 	TimestampTz now = GetCurrentTimestamp();
 	int			fd;
 	bool		ok;
+	uint64		snapshot_gen;
 
 	LWLockAcquire(&lockout_locks[LOCK_FILE].lock, LW_EXCLUSIVE);
+	if (lockout->written_gen >= gen)
+	{
+		LWLockRelease(&lockout_locks[LOCK_FILE].lock);
+		return;
+	}
 
 	LWLockAcquire(&lockout_locks[LOCK_TABLE].lock, LW_SHARED);
+	snapshot_gen = lockout->change_gen;
 	buf = palloc(Max(lockout->used, 1) * sizeof(LockoutEntry));
 	hdr.count = 0;
 	for (int i = 0; i < lockout->used; i++)
@@ -300,11 +314,11 @@ lockout_persist(void)
 
 	fd = OpenTransientFile(LOCKOUT_FILE_TMP, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	ok = fd >= 0;
-	errno = 0;
 	if (ok)
 	{
 		size_t		len = hdr.count * sizeof(LockoutEntry);
 
+		errno = 0;
 		ok = write(fd, &hdr, sizeof(hdr)) == sizeof(hdr) &&
 			(len == 0 || write(fd, buf, len) == len) &&
 			write(fd, &crc, sizeof(crc)) == sizeof(crc);
@@ -318,8 +332,8 @@ lockout_persist(void)
 				(errcode_for_file_access(),
 				 errmsg("could not write file \"%s\": %m", LOCKOUT_FILE_TMP),
 				 errdetail("Failed login attempts of API keys will not survive a restart.")));
-	else
-		(void) durable_rename(LOCKOUT_FILE_TMP, LOCKOUT_FILE, WARNING);
+	else if (durable_rename(LOCKOUT_FILE_TMP, LOCKOUT_FILE, WARNING) == 0)
+		lockout->written_gen = snapshot_gen;
 
 	LWLockRelease(&lockout_locks[LOCK_FILE].lock);
 	pfree(buf);
@@ -338,6 +352,7 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 	TimestampTz now = GetCurrentTimestamp();
 	LockoutEntry *e;
 	bool		counted = false;
+	uint64		gen = 0;
 
 	lockout_require();
 	memset(state, 0, sizeof(*state));
@@ -361,6 +376,7 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 				TimestampTzPlusMilliseconds(now,
 											(int64) hdb_apikey_lockout_duration * 1000);
 		counted = true;
+		gen = ++lockout->change_gen;
 	}
 	if (e != NULL)
 	{
@@ -377,7 +393,7 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 						   lockout->capacity),
 				 errhint("Raise heliosdb.apikey_lockout_entries.")));
 	if (counted)
-		lockout_persist();
+		lockout_persist(gen);
 	return counted;
 }
 
@@ -391,6 +407,7 @@ hdb_apikey_lockout_success(const char *key_id, HdbLockoutState *state)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	LockoutEntry *e;
+	uint64		gen = 0;
 
 	lockout_require();
 	memset(state, 0, sizeof(*state));
@@ -412,11 +429,14 @@ hdb_apikey_lockout_success(const char *key_id, HdbLockoutState *state)
 		return false;
 	}
 	if (e != NULL)
+	{
 		e->dboid = InvalidOid;
+		gen = ++lockout->change_gen;
+	}
 	LWLockRelease(&lockout_locks[LOCK_TABLE].lock);
 
 	if (e != NULL)
-		lockout_persist();
+		lockout_persist(gen);
 	return true;
 }
 
