@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "auth/apikey_internal.h"
 #include "auth/hdb_auth.h"
 
 /*
@@ -16,4 +17,5 @@
 void
 hdb_auth_init(void)
 {
+	hdb_apikey_init();
 }
