@@ -137,4 +137,5 @@ hdb_auth_init(void)
 	define_gucs();
 	hdb_role_lock_init();
 	hdb_guard_init();
+	hdb_conn_login_init();
 }

@@ -89,6 +89,11 @@ extern Jsonb *hdb_json_parse_strict(const char *buf, int len,
 extern EVP_PKEY *hdb_jwt_find_key(int alg, const char *kid);
 extern void hdb_jwt_keys_refresh(void);
 
+/* Connection-time login (conn_login.c) */
+extern char *hdb_token_login_roles;
+extern void hdb_conn_login_init(void);
+extern void hdb_conn_login_apply(void);
+
 /* Session guard (guard.c) */
 extern void hdb_guard_init(void);
 

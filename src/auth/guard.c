@@ -191,6 +191,7 @@ guard_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 static void
 guard_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	hdb_conn_login_apply();
 	hdb_login_check_role();
 
 	if (prev_ExecutorStart)
@@ -286,9 +287,12 @@ guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *stmt = pstmt->utilityStmt;
 	const HdbSecurityContext *ctx;
-	uint32		perms = current_permissions(&ctx);
+	uint32		perms;
 	bool		ddl = false;
 	bool		counted = false;
+
+	hdb_conn_login_apply();
+	perms = current_permissions(&ctx);
 
 	/*
 	 * COMMIT and ROLLBACK must end a transaction whose role was tampered

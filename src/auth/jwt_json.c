@@ -146,8 +146,9 @@ hdb_json_parse_strict(const char *buf, int len, const char *what,
 
 	if (memchr(buf, '\0', len) != NULL)
 		strict_fail(&st, "It contains a NUL byte.");
-	if (!pg_verify_mbstr(GetDatabaseEncoding(), buf, len, true))
-		strict_fail(&st, "It is not valid in the database encoding.");
+	/* JSON is UTF-8 (RFC 8259); the database encoding may not be known yet. */
+	if (!pg_verify_mbstr(PG_UTF8, buf, len, true))
+		strict_fail(&st, "It is not valid UTF-8.");
 
 	copy = palloc(len + 1);
 	memcpy(copy, buf, len);

@@ -11,6 +11,7 @@ read the key files):
   jwks.json                                      two RSA keys "k1" and "k2",
                                                  an EC P-256 key "e1" and an
                                                  "oct" key that must be ignored
+  jwks_k1.json, jwks_k2.json                     one of those RSA keys each
   tokens.psql                                    \\set lines: one psql
                                                  variable per token, plus
                                                  "secret" (the HMAC secret)
@@ -95,6 +96,9 @@ def main():
         {"kty": "oct", "kid": "s1", "k": b64(secret.encode())},
     ]}
     write("jwks.json", json.dumps(jwks, indent=1))
+    # One-key sets, for key rotation tests.
+    write("jwks_k1.json", json.dumps({"keys": [jwks["keys"][0]]}))
+    write("jwks_k2.json", json.dumps({"keys": [jwks["keys"][1]]}))
 
     base = {"sub": "user-1", "tenant_id": "jwt-acme",
             "role": "regress_jwt_app", "iat": now, "exp": far}
