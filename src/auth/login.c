@@ -250,6 +250,15 @@ hdb_login_remember_claims(Jsonb *claims)
 	r = MemoryContextAlloc(TopMemoryContext, sizeof(ClaimsRecord));
 	r->ctx = *hdb_context_get_unchecked();
 	r->subid = GetCurrentSubTransactionId();
+
+	/*
+	 * Earlier records of this same (sub)transaction can no longer come back
+	 * into effect once this login replaces them, except a session login
+	 * that a local one only hides until the transaction ends.
+	 */
+	while (claims_records != NULL && claims_records->subid == r->subid &&
+		   (claims_records->ctx.local || !r->ctx.local))
+		drop_record(&claims_records);
 	r->claims = MemoryContextAlloc(TopMemoryContext, VARSIZE(claims));
 	memcpy(r->claims, claims, VARSIZE(claims));
 	r->next = claims_records;
