@@ -129,6 +129,16 @@ SELECT heliosdb.current_tenant(), heliosdb.jwt_claims() ->> 'sub' AS sub;
 COMMIT;
 SELECT heliosdb.current_tenant(), heliosdb.jwt_claims() ->> 'sub' AS sub;
 SELECT heliosdb.logout();
+-- Several logins in one transaction: the last session login stays.
+BEGIN;
+SELECT user_id FROM heliosdb.login_jwt(:'tenant_other');
+SELECT user_id FROM heliosdb.login_jwt(:'hs256');
+SELECT user_id FROM heliosdb.login_jwt(:'hs384', local => true);
+SELECT user_id FROM heliosdb.login_jwt(:'tenant_other', local => true);
+SELECT heliosdb.current_tenant(), heliosdb.jwt_claims() ->> 'sub' AS sub;
+COMMIT;
+SELECT heliosdb.current_tenant(), heliosdb.jwt_claims() ->> 'sub' AS sub;
+SELECT heliosdb.logout();
 
 -- Cached verifications still check the time and follow setting changes.
 SELECT user_id FROM heliosdb.login_jwt(:'hs384');

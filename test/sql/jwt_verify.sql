@@ -124,6 +124,7 @@ SET heliosdb.jwt_secret = 'x';
 SET heliosdb.jwt_key_file = '/etc/passwd';
 SET heliosdb.jwt_algorithms = 'HS256';
 SET heliosdb.lock_role_after_login = off;
+SHOW heliosdb.jwt_secret;
 RESET ROLE;
 
 SELECT source FROM heliosdb.session_context();
