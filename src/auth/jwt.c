@@ -212,8 +212,10 @@ get_date_claim(Jsonb *obj, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("claim \"%s\" must be a number", name)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-										   NumericGetDatum(v.val.numeric)));
+	/* Via text: strtod saturates where numeric_float8 would raise 22003. */
+	d = strtod(DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v.val.numeric))),
+			   NULL);
 	if (isnan(d) || d < 0 || d > JWT_MAX_NUMERIC_DATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

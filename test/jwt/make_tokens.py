@@ -222,6 +222,9 @@ def main():
     tokens["huge"] = hs_raw(good_h, b64json(claims(pad="x" * 9000)))
     tokens["deep"] = hs_raw(good_h, b64(b'{"exp":%d,"x":%s%s}' % (far, b"[" * 40, b"]" * 40)))
     tokens["big_number"] = hs_raw(good_h, b64(b'{"exp":1e999999}'))
+    tokens["exp_overflow"] = hs_raw(good_h, b64(b'{"exp":99999999999999999999e300}'))
+    tokens["exp_underflow"] = hs_raw(good_h, b64(b'{"exp":1e-390}'))
+    tokens["exp_negative"] = hs_raw(good_h, b64(b'{"exp":-1}'))
     tokens["empty"] = ""
     tokens["garbage"] = "not a token at all"
 
