@@ -59,7 +59,7 @@ check_algorithms(char **newval, void **extra, GucSource source)
 
 	if (!hdb_jwt_parse_alg_list(*newval, &algs))
 	{
-		GUC_check_errdetail("Algorithms are a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256 and ES384.");
+		GUC_check_errdetail("Algorithms are a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 and EdDSA.");
 		return false;
 	}
 	result = malloc(sizeof(uint32));
@@ -98,7 +98,7 @@ define_gucs(void)
 							   "JWS algorithms accepted in JWTs.",
 							   NULL,
 							   &hdb_jwt_algorithms,
-							   "HS256,HS384,HS512,RS256,RS384,RS512,ES256,ES384",
+							   "HS256,HS384,HS512,RS256,RS384,RS512,ES256,ES384,EdDSA",
 							   PGC_SUSET, GUC_LIST_INPUT,
 							   check_algorithms, assign_algorithms, NULL);
 	DefineCustomStringVariable("heliosdb.jwt_issuer",

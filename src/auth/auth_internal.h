@@ -47,6 +47,7 @@ typedef enum HdbJwtAlg
 	HDB_JWT_RS512,
 	HDB_JWT_ES256,
 	HDB_JWT_ES384,
+	HDB_JWT_EDDSA,
 	HDB_JWT_NUM_ALGS
 } HdbJwtAlg;
 
@@ -56,7 +57,8 @@ typedef enum HdbJwtKeyType
 	HDB_KEY_HMAC,
 	HDB_KEY_RSA,
 	HDB_KEY_EC_P256,
-	HDB_KEY_EC_P384
+	HDB_KEY_EC_P384,
+	HDB_KEY_ED25519
 } HdbJwtKeyType;
 
 extern int	hdb_jwt_alg_lookup(const char *name);

@@ -4,7 +4,8 @@
  *	  Verification of JSON Web Tokens (RFC 7519) in JWS compact form
  *	  (RFC 7515) with the algorithms of RFC 7518: HS256/384/512 with the
  *	  secret heliosdb.jwt_secret, RS256/384/512 and ES256/384 with the
- *	  public keys of heliosdb.jwt_key_file (jwt_keys.c).
+ *	  public keys of heliosdb.jwt_key_file (jwt_keys.c); also EdDSA with
+ *	  Ed25519 keys (RFC 8037).
  *
  * The order of checks matters.  Only the header is parsed before the
  * signature is verified; the algorithm it names must be in
@@ -58,6 +59,7 @@ static const struct
 	[HDB_JWT_RS512] = {"RS512", HDB_KEY_RSA, 512},
 	[HDB_JWT_ES256] = {"ES256", HDB_KEY_EC_P256, 256},
 	[HDB_JWT_ES384] = {"ES384", HDB_KEY_EC_P384, 384},
+	[HDB_JWT_EDDSA] = {"EdDSA", HDB_KEY_ED25519, 0},
 };
 
 /* Seconds between the Unix epoch and the PostgreSQL epoch. */
@@ -390,7 +392,8 @@ verify_pkey(int alg, const char *kid, const char *data, size_t len,
 				 errdetail(kid ? "No %s key with the token's \"kid\" is in heliosdb.jwt_key_file." :
 						   "The token names no \"kid\" and heliosdb.jwt_key_file does not hold exactly one %s key.",
 						   type == HDB_KEY_RSA ? "RSA" :
-						   type == HDB_KEY_EC_P256 ? "P-256" : "P-384")));
+						   type == HDB_KEY_EC_P256 ? "P-256" :
+						   type == HDB_KEY_EC_P384 ? "P-384" : "Ed25519")));
 
 	if (type == HDB_KEY_EC_P256 || type == HDB_KEY_EC_P384)
 	{
@@ -410,7 +413,10 @@ verify_pkey(int alg, const char *kid, const char *data, size_t len,
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	rc = EVP_DigestVerifyInit(mdctx, NULL, alg_md(alg), NULL, pkey);
+	/* Ed25519 hashes internally: no digest of ours. */
+	rc = EVP_DigestVerifyInit(mdctx, NULL,
+							  type == HDB_KEY_ED25519 ? NULL : alg_md(alg),
+							  NULL, pkey);
 	if (rc == 1)
 		rc = EVP_DigestVerify(mdctx, sig, siglen, (const unsigned char *) data, len);
 	EVP_MD_CTX_free(mdctx);
@@ -583,7 +589,7 @@ hdb_jwt_verify(const char *token, size_t len, HdbJwtResult *result)
 	alg = hdb_jwt_alg_lookup(algname);
 	if (alg < 0)
 		jwt_fail("token algorithm is not supported",
-				 "Supported algorithms are HS256, HS384, HS512, RS256, RS384, RS512, ES256 and ES384.");
+				 "Supported algorithms are HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 and EdDSA.");
 	if ((hdb_jwt_allowed_algs() & (1U << alg)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * jwt_keys.c
- *	  The public keys JWT signatures are checked with: one PEM public key,
- *	  or a JWKS document (RFC 7517) whose keys tokens choose by "kid".
+ *	  The public keys JWT signatures are checked with (RSA, EC P-256/P-384,
+ *	  Ed25519): one PEM public key, or a JWKS document (RFC 7517) whose
+ *	  keys tokens choose by "kid".
  *
  * heliosdb.jwt_key_file names the file.  Each backend reads it when it
  * first needs a key, and again whenever the setting or the file's identity
@@ -104,6 +105,11 @@ classify_pkey(EVP_PKEY *pkey, HdbJwtKeyType *type)
 			*type = HDB_KEY_EC_P384;
 		else
 			return false;
+		return true;
+	}
+	if (EVP_PKEY_is_a(pkey, "ED25519"))
+	{
+		*type = HDB_KEY_ED25519;
 		return true;
 	}
 	return false;
@@ -213,6 +219,15 @@ jwk_to_pkey(JsonbContainer *jwk)
 				pkey = pkey_from_params("EC", bld);
 		}
 	}
+	else if (strcmp(kty, "OKP") == 0)
+	{
+		char	   *crv = jwk_string(jwk, "crv");
+		int			xlen;
+		uint8	   *x = jwk_bytes(jwk, "x", &xlen);
+
+		if (crv != NULL && strcmp(crv, "Ed25519") == 0 && x && xlen == 32)
+			pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xlen);
+	}
 	OSSL_PARAM_BLD_free(bld);
 	return pkey;
 }
@@ -280,7 +295,9 @@ load_jwks(const char *path, const char *buf, int len, JwtKey *list,
 			char	   *kty = jwk_string(jwk, "kty");
 
 			/* Symmetric and unknown key types are not ours to use. */
-			if (kty == NULL || (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0))
+			if (kty == NULL || (strcmp(kty, "RSA") != 0 &&
+								strcmp(kty, "EC") != 0 &&
+								strcmp(kty, "OKP") != 0))
 				continue;
 		}
 		if (*count >= room)
@@ -295,7 +312,7 @@ load_jwks(const char *path, const char *buf, int len, JwtKey *list,
 		add_key(list, count, pkey, type, alg, kid);
 	}
 	if (*count == 0)
-		key_file_error(path, "It holds no RSA or EC signature key.");
+		key_file_error(path, "It holds no RSA, EC or Ed25519 signature key.");
 }
 
 static void
@@ -311,7 +328,7 @@ load_pem(const char *path, const char *buf, int len, JwtKey *list, int *count)
 	if (!classify_pkey(pkey, &type))
 	{
 		EVP_PKEY_free(pkey);
-		key_file_error(path, "Its key is not RSA (2048 bits or more), EC P-256 or EC P-384.");
+		key_file_error(path, "Its key is not RSA (2048 bits or more), EC P-256, EC P-384 or Ed25519.");
 	}
 	add_key(list, count, pkey, type, -1, NULL);
 }

@@ -6,10 +6,12 @@ Usage: make_tokens.py DIR
 Writes into DIR (created if needed, world-readable so that the server can
 read the key files):
 
-  rsa.pem, rsa_other.pem, ec256.pem, ec384.pem   public keys (PEM)
+  rsa.pem, rsa_other.pem, rsa_k2.pem,
+  ec256.pem, ec384.pem, ed25519.pem              public keys (PEM)
   *_private.pem                                  the private keys
   jwks.json                                      two RSA keys "k1" and "k2",
-                                                 an EC P-256 key "e1" and an
+                                                 an EC P-256 key "e1", an
+                                                 Ed25519 key "d1" and an
                                                  "oct" key that must be ignored
   jwks_k1.json, jwks_k2.json                     one of those RSA keys each
   tokens.psql                                    \\set lines: one psql
@@ -36,8 +38,8 @@ import time
 
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 
 def b64(data):
@@ -77,10 +79,12 @@ def main():
     rsa_k2 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec256 = ec.generate_private_key(ec.SECP256R1())
     ec384 = ec.generate_private_key(ec.SECP384R1())
+    ed = ed25519.Ed25519PrivateKey.generate()
     secret = secrets.token_urlsafe(48)
 
     for name, key in [("rsa", rsa_key), ("rsa_other", rsa_other),
-                      ("rsa_k2", rsa_k2), ("ec256", ec256), ("ec384", ec384)]:
+                      ("rsa_k2", rsa_k2), ("ec256", ec256), ("ec384", ec384),
+                      ("ed25519", ed)]:
         write(name + ".pem", pem_pub(key))
         write(name + "_private.pem", pem_priv(key))
 
@@ -93,6 +97,7 @@ def main():
         jwk(rsa_key, RSAAlgorithm, "k1", "RS256"),
         jwk(rsa_k2, RSAAlgorithm, "k2", "RS256"),
         jwk(ec256, ECAlgorithm, "e1", "ES256"),
+        jwk(ed, OKPAlgorithm, "d1", "EdDSA"),
         {"kty": "oct", "kid": "s1", "k": b64(secret.encode())},
     ]}
     write("jwks.json", json.dumps(jwks, indent=1))
@@ -128,11 +133,14 @@ def main():
         sign(alg.lower(), claims(), rsa_key, alg)
     sign("es256", claims(), ec256, "ES256")
     sign("es384", claims(), ec384, "ES384")
+    sign("eddsa", claims(), ed, "EdDSA")
+    sign("eddsa_other_key", claims(), ed25519.Ed25519PrivateKey.generate(), "EdDSA")
 
     # JWKS selection by kid.
     sign("jwks_k1", claims(sub="user-k1"), rsa_key, "RS256", {"kid": "k1"})
     sign("jwks_k2", claims(sub="user-k2"), rsa_k2, "RS256", {"kid": "k2"})
     sign("jwks_e1", claims(sub="user-e1"), ec256, "ES256", {"kid": "e1"})
+    sign("jwks_d1", claims(sub="user-d1"), ed, "EdDSA", {"kid": "d1"})
     sign("jwks_k3", claims(), rsa_key, "RS256", {"kid": "k3"})
     sign("jwks_wrong_kid", claims(), rsa_key, "RS256", {"kid": "k2"})
     sign("jwks_nokid", claims(), rsa_key, "RS256")

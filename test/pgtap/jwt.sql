@@ -33,7 +33,7 @@ SELECT is((SELECT array_agg(name || '=' || context ORDER BY name) FROM pg_settin
 		  'JWT settings are superuser-only');
 SELECT is(current_setting('heliosdb.jwt_leeway'), '30s', 'leeway defaults to 30s');
 SELECT is(current_setting('heliosdb.jwt_algorithms'),
-		  'HS256,HS384,HS512,RS256,RS384,RS512,ES256,ES384', 'all algorithms by default');
+		  'HS256,HS384,HS512,RS256,RS384,RS512,ES256,ES384,EdDSA', 'all algorithms by default');
 SELECT is(current_setting('heliosdb.lock_role_after_login'), 'on', 'role lock on by default');
 SELECT is((SELECT count(*) FROM pg_settings WHERE name = 'heliosdb.jwt_secret'), 0::bigint,
 		  'the secret is not in pg_settings');

@@ -73,6 +73,13 @@ SELECT set_config('heliosdb.jwt_key_file', :'fx' || '/ec384.pem', false) IS NOT 
 SELECT user_id FROM heliosdb.login_jwt(:'es384');
 SELECT heliosdb.logout();
 
+-- EdDSA with an Ed25519 PEM public key.
+SELECT set_config('heliosdb.jwt_key_file', :'fx' || '/ed25519.pem', false) IS NOT NULL AS set;
+SELECT user_id FROM heliosdb.login_jwt(:'eddsa');
+SELECT heliosdb.logout();
+SELECT user_id FROM heliosdb.login_jwt(:'eddsa_other_key');
+SELECT user_id FROM heliosdb.login_jwt(:'es256');
+
 -- A JWKS file: keys chosen by kid.
 SELECT set_config('heliosdb.jwt_key_file', :'fx' || '/jwks.json', false) IS NOT NULL AS set;
 SELECT user_id FROM heliosdb.login_jwt(:'jwks_k1');
@@ -80,6 +87,8 @@ SELECT heliosdb.logout();
 SELECT user_id FROM heliosdb.login_jwt(:'jwks_k2');
 SELECT heliosdb.logout();
 SELECT user_id FROM heliosdb.login_jwt(:'jwks_e1');
+SELECT heliosdb.logout();
+SELECT user_id FROM heliosdb.login_jwt(:'jwks_d1');
 SELECT heliosdb.logout();
 -- Unknown kid, a kid naming another key, no kid with two RSA keys.
 SELECT user_id FROM heliosdb.login_jwt(:'jwks_k3');
