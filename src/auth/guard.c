@@ -63,7 +63,8 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static int	allowed_ddl_depth = 0;
 
 static void guard_ExecutorStart(QueryDesc *queryDesc, int eflags);
-static bool guard_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation);
+static bool guard_ExecutorCheckPerms(List *rangeTable,
+									 bool ereport_on_violation);
 static void guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								 bool readOnlyTree,
 								 ProcessUtilityContext context,

@@ -238,9 +238,11 @@ check_times(double exp, double nbf, double iat)
 	if (now >= exp)
 		jwt_fail("token has expired", NULL);
 	if (!isnan(nbf) && now + hdb_jwt_leeway < nbf)
-		jwt_fail("token is not valid yet", "Its \"nbf\" claim lies in the future.");
+		jwt_fail("token is not valid yet",
+				 "Its \"nbf\" claim lies in the future.");
 	if (!isnan(iat) && iat > now + hdb_jwt_leeway)
-		jwt_fail("token was issued in the future", "Its \"iat\" claim lies in the future.");
+		jwt_fail("token was issued in the future",
+				 "Its \"iat\" claim lies in the future.");
 }
 
 /* Does "aud" (a string or an array of strings) name our audience? */

@@ -253,8 +253,8 @@ hdb_login_remember_claims(Jsonb *claims)
 
 	/*
 	 * Earlier records of this same (sub)transaction can no longer come back
-	 * into effect once this login replaces them, except a session login
-	 * that a local one only hides until the transaction ends.
+	 * into effect once this login replaces them, except a session login that
+	 * a local one only hides until the transaction ends.
 	 */
 	while (claims_records != NULL && claims_records->subid == r->subid &&
 		   (claims_records->ctx.local || !r->ctx.local))

@@ -35,6 +35,8 @@ SELECT set_config('role', 'postgres', true);
 SELECT current_user;
 SELECT set_config('role', NULL, false);
 SELECT current_user;
+SELECT set_config('session_authorization', 'regress_jwt_other', false);
+SELECT session_user, current_user;
 BEGIN;
 SELECT set_config('role', 'regress_jwt_other', false), current_user;
 SELECT current_user;
