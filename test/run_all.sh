@@ -34,6 +34,16 @@ trap cleanup EXIT
 failed=()
 hdb_cluster_start "$work/cluster"
 
+# JWT fixtures: keys and tokens made by an independent JOSE implementation
+# (test/jwt/make_tokens.py, PyJWT) into a folder the server can read.
+# pg_regress and pgTAP tests find it through HDB_JWT_FIXTURES: they load the
+# tokens with "\getenv fx HDB_JWT_FIXTURES" and "\i :fx/tokens.psql", and
+# point heliosdb.jwt_key_file at the key files in it.  To run one of them
+# by hand, generate a folder the same way and export the variable.
+hdb_log "JWT fixtures"
+/usr/bin/python3 test/jwt/make_tokens.py "$work/jwt"
+export HDB_JWT_FIXTURES="$work/jwt"
+
 hdb_log "pg_regress and isolation"
 rm -rf results output_iso regression.diffs regression.out
 if ! make -s PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS=; then
