@@ -8,6 +8,13 @@
  * SPI: they serve every session, also ones whose role has no privilege on
  * the registry, and they must not depend on search_path.
  *
+ * The last name found is cached per backend, for logins that name the same
+ * tenant again and again.  An entry holds only while the registry
+ * generation it was found under is current (every committed UPDATE, DELETE
+ * or TRUNCATE of the registry moves it on) and this backend has neither
+ * changed the registry in its open transaction nor aborted anything since
+ * (an aborted transaction may have created the tenant it found).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,12 +43,25 @@
 
 static bool registry_changed_in_xact = false;
 
+static struct
+{
+	bool		valid;
+	uint64		generation;
+	char		name[HDB_TENANT_NAME_MAX];
+	pg_uuid_t	id;
+}			name_cache;
+
 static void registry_xact_callback(XactEvent event, void *arg);
+static void registry_subxact_callback(SubXactEvent event,
+									  SubTransactionId mySubid,
+									  SubTransactionId parentSubid,
+									  void *arg);
 
 void
 hdb_registry_init(void)
 {
 	RegisterXactCallback(registry_xact_callback, NULL);
+	RegisterSubXactCallback(registry_subxact_callback, NULL);
 }
 
 /*
@@ -137,9 +157,29 @@ registry_scan(AttrNumber attno, RegProcedure eqproc, Datum value,
 bool
 hdb_registry_lookup_name(const char *name, pg_uuid_t *id)
 {
-	return registry_scan(Anum_tenant_name, F_TEXTEQ,
-						 CStringGetTextDatum(name), "tenant_name_key",
-						 id, NULL);
+	uint64		generation = hdb_registry_generation();
+
+	if (name_cache.valid && !registry_changed_in_xact &&
+		name_cache.generation == generation &&
+		strcmp(name_cache.name, name) == 0)
+	{
+		memcpy(id, &name_cache.id, sizeof(pg_uuid_t));
+		return true;
+	}
+
+	if (!registry_scan(Anum_tenant_name, F_TEXTEQ,
+					   CStringGetTextDatum(name), "tenant_name_key",
+					   id, NULL))
+		return false;
+
+	if (strlen(name) < HDB_TENANT_NAME_MAX)
+	{
+		name_cache.valid = true;
+		name_cache.generation = generation;
+		strlcpy(name_cache.name, name, sizeof(name_cache.name));
+		memcpy(&name_cache.id, id, sizeof(pg_uuid_t));
+	}
+	return true;
 }
 
 bool
@@ -165,6 +205,7 @@ hdb_tenant_registry_changed(PG_FUNCTION_ARGS)
 				 errmsg("function \"%s\" must be fired by a trigger",
 						"heliosdb._tenant_registry_changed")));
 	registry_changed_in_xact = true;
+	name_cache.valid = false;
 	return PointerGetDatum(NULL);
 }
 
@@ -191,8 +232,17 @@ registry_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 			registry_changed_in_xact = false;
+			name_cache.valid = false;
 			break;
 		default:
 			break;
 	}
+}
+
+static void
+registry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		name_cache.valid = false;
 }

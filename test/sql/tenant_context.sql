@@ -147,3 +147,31 @@ PREPARE TRANSACTION 'regress_hdb_registry';
 SELECT count(*) AS not_prepared FROM pg_prepared_xacts WHERE gid = 'regress_hdb_registry';
 
 SELECT heliosdb.tenant_drop('ctx-a');
+
+-- A tenant created by an aborted transaction or savepoint is gone, also for
+-- the session that created and used it.
+BEGIN;
+SELECT heliosdb.tenant_create('ctx-ghost') IS NOT NULL AS created;
+SELECT heliosdb.set_tenant('ctx-ghost');
+ROLLBACK;
+SELECT pg_temp.outcome($$SELECT heliosdb.set_tenant('ctx-ghost')$$);
+BEGIN;
+SAVEPOINT s;
+SELECT heliosdb.tenant_create('ctx-ghost') IS NOT NULL AS created;
+SELECT heliosdb.set_tenant('ctx-ghost', true);
+ROLLBACK TO s;
+SELECT pg_temp.outcome($$SELECT heliosdb.set_tenant('ctx-ghost')$$);
+COMMIT;
+-- Repeated lookups of one name follow drops and re-creations.
+SELECT heliosdb.tenant_create('ctx-again') AS first_id \gset
+SELECT heliosdb.set_tenant('ctx-again');
+SELECT heliosdb.set_tenant('ctx-again');
+SELECT heliosdb.current_tenant_id() = :'first_id' AS first;
+SELECT heliosdb.reset_context();
+SELECT heliosdb.tenant_drop('ctx-again');
+SELECT pg_temp.outcome($$SELECT heliosdb.set_tenant('ctx-again')$$);
+SELECT heliosdb.tenant_create('ctx-again') AS second_id \gset
+SELECT heliosdb.set_tenant('ctx-again');
+SELECT heliosdb.current_tenant_id() = :'second_id' AS second;
+SELECT heliosdb.reset_context();
+SELECT heliosdb.tenant_drop('ctx-again');
