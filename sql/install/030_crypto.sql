@@ -1,0 +1,24 @@
+-- Encryption keys: the per-table data keys, wrapped by the master key.
+--
+-- Every encrypted payload names the key_id that sealed it.  relid is the
+-- table that writes with the key (its newest version); old versions stay
+-- so that rows they sealed remain readable until rewritten.  The table is
+-- deliberately not dumped by pg_dump: a dump holds plaintext rows, which a
+-- restore re-encrypts under new data keys.
+
+CREATE TABLE @extschema@.table_key (
+	key_id				integer NOT NULL,
+	relid				oid NOT NULL,
+	version				integer NOT NULL,
+	wrapped				bytea NOT NULL,
+	master_key_check	text NOT NULL,
+	created_at			timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT table_key_pkey PRIMARY KEY (key_id),
+	CONSTRAINT table_key_relid_version_key UNIQUE (relid, version),
+	CONSTRAINT table_key_wrapped_check CHECK (pg_catalog.length(wrapped) = 60)
+) USING heap;
+REVOKE ALL ON @extschema@.table_key FROM PUBLIC;
+
+CREATE SEQUENCE @extschema@.table_key_id_seq AS integer
+	OWNED BY @extschema@.table_key.key_id;
+REVOKE ALL ON SEQUENCE @extschema@.table_key_id_seq FROM PUBLIC;
