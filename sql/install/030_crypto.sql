@@ -22,3 +22,12 @@ REVOKE ALL ON @extschema@.table_key FROM PUBLIC;
 CREATE SEQUENCE @extschema@.table_key_id_seq AS integer
 	OWNED BY @extschema@.table_key.key_id;
 REVOKE ALL ON SEQUENCE @extschema@.table_key_id_seq FROM PUBLIC;
+
+-- Re-wrap every data key under the master key the keyring yields now; the
+-- previous master key comes from heliosdb.keyring_previous_file,
+-- heliosdb.keyring_previous_command or HELIOSDB_ENCRYPTION_KEY_PREVIOUS.
+CREATE FUNCTION @extschema@.rotate_master_key()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'hdb_rotate_master_key'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION @extschema@.rotate_master_key() FROM PUBLIC;

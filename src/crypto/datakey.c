@@ -39,6 +39,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -302,13 +303,23 @@ hdb_datakey_lookup(int32 key_id)
 	hdb_master_key_check(master, mcheck);
 	if (strcmp(mcheck, check) != 0)
 	{
+		/* during a master key rotation, keys not yet re-wrapped */
+		bool		previous;
+
 		explicit_bzero(master, sizeof(master));
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the configured master key did not wrap data key %d of table %u",
-						key_id, relid),
-				 errdetail("The key check value of the keyring's master key differs from the one stored with the data key."),
-				 errhint("Configure the master key that encrypted this table in heliosdb.keyring.")));
+		previous = hdb_keyring_read_previous(master);
+		if (previous)
+			hdb_master_key_check(master, mcheck);
+		if (!previous || strcmp(mcheck, check) != 0)
+		{
+			explicit_bzero(master, sizeof(master));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the configured master key did not wrap data key %d of table %u",
+							key_id, relid),
+					 errdetail("The key check value of the keyring's master key differs from the one stored with the data key."),
+					 errhint("Configure the master key that encrypted this table in heliosdb.keyring.")));
+		}
 	}
 	ok = hdb_unwrap_key(master, key_id,
 						(uint8 *) VARDATA_ANY(wrapped), raw);
@@ -458,4 +469,118 @@ hdb_datakey_for_write(Relation rel)
 	te = hash_search(table_keys, &owner, HASH_ENTER, NULL);
 	te->key_id = key_id;
 	return hdb_datakey_lookup(key_id);
+}
+
+#define Q_ALL_KEYS \
+	"SELECT key_id, wrapped, master_key_check FROM " HDB_SCHEMA ".table_key" \
+	" ORDER BY key_id FOR UPDATE"
+#define Q_REWRAP \
+	"UPDATE " HDB_SCHEMA ".table_key SET wrapped = $2, master_key_check = $3" \
+	" WHERE key_id OPERATOR(pg_catalog.=) $1"
+
+PG_FUNCTION_INFO_V1(hdb_rotate_master_key);
+
+/*
+ * heliosdb.rotate_master_key(): re-wrap every data key still wrapped by
+ * the previous master key (heliosdb.keyring_previous_*) with the master key
+ * the keyring yields now.  Rows are not touched: data keys do not change.
+ * Returns the number of keys re-wrapped.
+ */
+Datum
+hdb_rotate_master_key(PG_FUNCTION_ARGS)
+{
+	uint8		current[HDB_KEY_LEN];
+	uint8		previous[HDB_KEY_LEN];
+	char		current_check[HDB_KEY_CHECK_HEX + 1];
+	char		previous_check[HDB_KEY_CHECK_HEX + 1] = "";
+	bool		have_previous;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			keytab;
+	int			nkeys;
+	int32	   *ids;
+	bytea	  **wrapped;
+	char	  **checks;
+	int			i;
+	int			rewrapped = 0;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be superuser to rotate the master key")));
+	keytab = get_relname_relid("table_key", get_namespace_oid(HDB_SCHEMA, false));
+	LockRelationOid(keytab, ShareRowExclusiveLock);
+
+	key_spi_begin(&save_userid, &save_sec);
+	if (SPI_execute(Q_ALL_KEYS, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read heliosdb.table_key");
+	nkeys = SPI_processed;
+	ids = palloc(sizeof(int32) * (nkeys + 1));
+	wrapped = palloc(sizeof(bytea *) * (nkeys + 1));
+	checks = palloc(sizeof(char *) * (nkeys + 1));
+	for (i = 0; i < nkeys; i++)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		ids[i] = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		wrapped[i] = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 2, &isnull));
+		checks[i] = SPI_getvalue(tup, desc, 3);
+	}
+
+	PG_TRY();
+	{
+		hdb_keyring_read(current);
+		hdb_master_key_check(current, current_check);
+		have_previous = hdb_keyring_read_previous(previous);
+		if (have_previous)
+			hdb_master_key_check(previous, previous_check);
+
+		for (i = 0; i < nkeys; i++)
+		{
+			uint8		raw[HDB_KEY_LEN];
+			uint8		out[HDB_WRAPPED_LEN];
+			bytea	   *datum;
+			Oid			argtypes[3] = {INT4OID, BYTEAOID, TEXTOID};
+			Datum		args[3];
+			bool		ok;
+
+			if (strcmp(checks[i], current_check) == 0)
+				continue;
+			if (!have_previous || strcmp(checks[i], previous_check) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("data key %d is wrapped by neither the current nor the previous master key",
+								ids[i]),
+						 errhint("Configure the master key that wrapped it as the previous master key (heliosdb.keyring_previous_file, heliosdb.keyring_previous_command or HELIOSDB_ENCRYPTION_KEY_PREVIOUS).")));
+			ok = hdb_unwrap_key(previous, ids[i],
+								(uint8 *) VARDATA_ANY(wrapped[i]), raw);
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("could not unwrap data key %d with the previous master key",
+								ids[i])));
+			hdb_wrap_key(current, ids[i], raw, out);
+			explicit_bzero(raw, sizeof(raw));
+			datum = palloc(VARHDRSZ + HDB_WRAPPED_LEN);
+			SET_VARSIZE(datum, VARHDRSZ + HDB_WRAPPED_LEN);
+			memcpy(VARDATA(datum), out, HDB_WRAPPED_LEN);
+			args[0] = Int32GetDatum(ids[i]);
+			args[1] = PointerGetDatum(datum);
+			args[2] = CStringGetTextDatum(current_check);
+			if (SPI_execute_with_args(Q_REWRAP, 3, argtypes, args, NULL,
+									  false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not store a re-wrapped data key");
+			rewrapped++;
+		}
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(current, sizeof(current));
+		explicit_bzero(previous, sizeof(previous));
+	}
+	PG_END_TRY();
+	key_spi_end(save_userid, save_sec);
+	PG_RETURN_INT32(rewrapped);
 }

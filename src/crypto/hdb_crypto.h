@@ -38,6 +38,7 @@ extern void hdb_crypto_init(void);
 extern void hdb_keyring_init(void);
 extern void hdb_keyring_check(void);
 extern void hdb_keyring_read(uint8 *key);
+extern bool hdb_keyring_read_previous(uint8 *key);
 
 /* aead.c: AES-256-GCM */
 extern void hdb_random_bytes(uint8 *buf, int len);

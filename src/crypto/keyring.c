@@ -49,6 +49,10 @@ static const struct config_enum_entry keyring_options[] = {
 static int	hdb_keyring = HDB_KEYRING_NONE;
 static char *hdb_keyring_file = NULL;
 static char *hdb_keyring_command = NULL;
+static char *hdb_keyring_previous_file = NULL;
+static char *hdb_keyring_previous_command = NULL;
+
+#define HDB_PREVIOUS_KEY_ENV	"HELIOSDB_ENCRYPTION_KEY_PREVIOUS"
 
 void
 hdb_keyring_init(void)
@@ -74,6 +78,22 @@ hdb_keyring_init(void)
 							   "Shell command printing the master key when heliosdb.keyring is command.",
 							   NULL,
 							   &hdb_keyring_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("heliosdb.keyring_previous_file",
+							   "File holding the previous master key during a master key rotation (keyring file).",
+							   NULL,
+							   &hdb_keyring_previous_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("heliosdb.keyring_previous_command",
+							   "Command printing the previous master key during a master key rotation (keyring command).",
+							   NULL,
+							   &hdb_keyring_previous_command,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
@@ -147,7 +167,7 @@ inside_data_directory(const char *path)
 }
 
 static void
-read_key_file(uint8 *key)
+read_key_file(const char *path, uint8 *key)
 {
 	char		resolved[MAXPGPATH];
 	char	   *real;
@@ -157,21 +177,21 @@ read_key_file(uint8 *key)
 	int			len;
 	bool		ok;
 
-	if (hdb_keyring_file == NULL || hdb_keyring_file[0] == '\0')
+	if (path == NULL || path[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("heliosdb.keyring is \"file\" but heliosdb.keyring_file is not set"),
 				 errhint("Set heliosdb.keyring_file to a file outside the data directory holding the master key, with mode 0600.")));
-	if (!is_absolute_path(hdb_keyring_file))
+	if (!is_absolute_path(path))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("heliosdb.keyring_file must be an absolute path")));
-	real = realpath(hdb_keyring_file, NULL);
+	real = realpath(path, NULL);
 	if (real == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not access keyring file \"%s\": %m",
-						hdb_keyring_file),
+						path),
 				 errhint("Set heliosdb.keyring_file to the path of the master key file.")));
 	strlcpy(resolved, real, sizeof(resolved));
 	free(real);
@@ -179,7 +199,7 @@ read_key_file(uint8 *key)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("keyring file \"%s\" is inside the data directory",
-						hdb_keyring_file),
+						path),
 				 errdetail("A key stored with the data would be copied with every backup of it."),
 				 errhint("Move the master key file outside the data directory.")));
 
@@ -188,7 +208,7 @@ read_key_file(uint8 *key)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open keyring file \"%s\": %m",
-						hdb_keyring_file),
+						path),
 				 errhint("The file must be readable by the database server's operating system user.")));
 	if (fstat(fd, &st) != 0)
 	{
@@ -199,7 +219,7 @@ read_key_file(uint8 *key)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat keyring file \"%s\": %m",
-						hdb_keyring_file)));
+						path)));
 	}
 	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 	{
@@ -207,7 +227,7 @@ read_key_file(uint8 *key)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("keyring file \"%s\" has group or world access or is not a regular file",
-						hdb_keyring_file),
+						path),
 				 errdetail("The master key file must be a regular file with mode 0600 or stricter."),
 				 errhint("Run chmod 600 on the file.")));
 	}
@@ -217,7 +237,7 @@ read_key_file(uint8 *key)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read keyring file \"%s\": %m",
-						hdb_keyring_file)));
+						path)));
 	ok = parse_key(buf, len, key);
 	explicit_bzero(buf, sizeof(buf));
 	if (!ok)
@@ -225,23 +245,23 @@ read_key_file(uint8 *key)
 }
 
 static void
-read_key_env(uint8 *key)
+read_key_env(const char *var, uint8 *key)
 {
-	const char *value = getenv(HDB_KEY_ENV);
+	const char *value = getenv(var);
 
 	if (value == NULL || value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("heliosdb.keyring is \"env\" but environment variable %s is not set",
-						HDB_KEY_ENV),
+						var),
 				 errhint("Set %s in the environment of the server before it starts.",
-						 HDB_KEY_ENV)));
+						 var)));
 	if (!parse_key(value, strlen(value), key))
-		invalid_key("environment variable " HDB_KEY_ENV);
+		invalid_key(psprintf("environment variable %s", var));
 }
 
 static void
-read_key_command(uint8 *key)
+read_key_command(const char *command, uint8 *key)
 {
 	char		buf[KEYRING_MAX_INPUT + 1];
 	FILE	   *fh;
@@ -249,14 +269,14 @@ read_key_command(uint8 *key)
 	int			rc;
 	bool		ok;
 
-	if (hdb_keyring_command == NULL || hdb_keyring_command[0] == '\0')
+	if (command == NULL || command[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("heliosdb.keyring is \"command\" but heliosdb.keyring_command is not set"),
 				 errhint("Set heliosdb.keyring_command to a command that prints the master key.")));
 
 	fflush(NULL);
-	fh = OpenPipeStream(hdb_keyring_command, "r");
+	fh = OpenPipeStream(command, "r");
 	if (fh == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
@@ -297,13 +317,13 @@ hdb_keyring_read(uint8 *key)
 	switch (hdb_keyring)
 	{
 		case HDB_KEYRING_FILE:
-			read_key_file(key);
+			read_key_file(hdb_keyring_file, key);
 			break;
 		case HDB_KEYRING_ENV:
-			read_key_env(key);
+			read_key_env(HDB_KEY_ENV, key);
 			break;
 		case HDB_KEYRING_COMMAND:
-			read_key_command(key);
+			read_key_command(hdb_keyring_command, key);
 			break;
 		default:
 			ereport(ERROR,
@@ -321,4 +341,41 @@ hdb_keyring_check(void)
 
 	hdb_keyring_read(key);
 	explicit_bzero(key, sizeof(key));
+}
+
+/*
+ * Read the previous master key, configured only while a master key
+ * rotation is under way: heliosdb.keyring_previous_file or
+ * heliosdb.keyring_previous_command, or HELIOSDB_ENCRYPTION_KEY_PREVIOUS,
+ * for the provider kind of heliosdb.keyring.  Returns false when none is
+ * configured; errors like hdb_keyring_read when one is but fails.
+ */
+bool
+hdb_keyring_read_previous(uint8 *key)
+{
+	const char *env;
+
+	switch (hdb_keyring)
+	{
+		case HDB_KEYRING_FILE:
+			if (hdb_keyring_previous_file == NULL ||
+				hdb_keyring_previous_file[0] == '\0')
+				return false;
+			read_key_file(hdb_keyring_previous_file, key);
+			return true;
+		case HDB_KEYRING_ENV:
+			env = getenv(HDB_PREVIOUS_KEY_ENV);
+			if (env == NULL || env[0] == '\0')
+				return false;
+			read_key_env(HDB_PREVIOUS_KEY_ENV, key);
+			return true;
+		case HDB_KEYRING_COMMAND:
+			if (hdb_keyring_previous_command == NULL ||
+				hdb_keyring_previous_command[0] == '\0')
+				return false;
+			read_key_command(hdb_keyring_previous_command, key);
+			return true;
+		default:
+			return false;
+	}
 }

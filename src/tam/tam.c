@@ -46,3 +46,10 @@ hdb_encrypted_handler(PG_FUNCTION_ARGS)
 		hdb_tam_init();
 	PG_RETURN_POINTER(&encrypted_routine);
 }
+
+/* Is rel a relation of the heliosdb_encrypted access method? */
+bool
+hdb_is_encrypted(Relation rel)
+{
+	return rel->rd_tableam == &encrypted_routine;
+}

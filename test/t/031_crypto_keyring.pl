@@ -135,9 +135,34 @@ $err = fails_like('SELECT s FROM enc', qr/keyring command does not yield a valid
 	'command output malformed');
 unlike($err, qr/secret-but-not-a-key/, 'command output not echoed');
 
+# Master key rotation: the keyring yields the new key, the previous one is
+# configured beside it; reads work throughout, rotate_master_key() re-wraps
+# every data key, and then the new key alone suffices.
+keyring(keyring => 'file', keyring_file => "$dir/good.key");
+$node->safe_psql('postgres', "CREATE TABLE enc2 (s text) USING heliosdb_encrypted; INSERT INTO enc2 VALUES ('second')");
+keyring(keyring => 'file', keyring_file => "$dir/other.key");
+fails_like('SELECT heliosdb.rotate_master_key()',
+	qr/55000: data key \d+ is wrapped by neither the current nor the previous master key/,
+	'rotation without the previous key');
+keyring(keyring => 'file', keyring_file => "$dir/other.key",
+	keyring_previous_file => "$dir/good.key");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM enc'), '2',
+	'rows read with the previous key during a rotation');
+is($node->safe_psql('postgres', 'SELECT heliosdb.rotate_master_key()'), '2',
+	'both data keys re-wrapped');
+is($node->safe_psql('postgres', 'SELECT heliosdb.rotate_master_key()'), '0',
+	'a second rotation has nothing to do');
+keyring(keyring => 'file', keyring_file => "$dir/other.key");
+is($node->safe_psql('postgres', "SELECT (SELECT string_agg(s, ',' ORDER BY a) FROM enc) || ',' || (SELECT s FROM enc2)"),
+	'sealed,more,second', 'rows read with the new master key alone');
+keyring(keyring => 'file', keyring_file => "$dir/good.key");
+fails_like('SELECT s FROM enc2', qr/XX001: the configured master key did not wrap data key/,
+	'the old master key no longer opens the data keys');
+
 # Nothing key-like reached the server log.
 my $log = slurp_file($node->logfile);
 unlike($log, qr/$key/, 'master key not in the server log');
+unlike($log, qr/$other/, 'new master key not in the server log');
 unlike($log, qr/secret-but-not-a-key/, 'keyring output not in the server log');
 
 $node->stop;
