@@ -41,6 +41,27 @@ hdb_random_bytes(uint8 *buf, int len)
 }
 
 /*
+ * A fresh random 96-bit nonce.  Nonces are drawn from OpenSSL's CSPRNG in
+ * blocks, since one call per row costs more than the encryption of a small
+ * row.  Backends are forked from a postmaster that never draws any, so no
+ * two processes share a block.
+ */
+void
+hdb_random_nonce(uint8 *nonce)
+{
+	static uint8 block[HDB_NONCE_LEN * 256];
+	static int	used = sizeof(block);
+
+	if (used + HDB_NONCE_LEN > (int) sizeof(block))
+	{
+		hdb_random_bytes(block, sizeof(block));
+		used = 0;
+	}
+	memcpy(nonce, block + used, HDB_NONCE_LEN);
+	used += HDB_NONCE_LEN;
+}
+
+/*
  * A cipher context for AES-256-GCM keyed with key, for one direction.  The
  * context lives until hdb_cipher_ctx_free; OpenSSL cleanses the key
  * schedule when it is freed.

@@ -49,6 +49,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/snapshot.h"
 #include "utils/syscache.h"
 
 #include "common/hdb_common.h"
@@ -202,25 +203,25 @@ key_spi_end(Oid save_userid, int save_sec)
 }
 
 /*
- * Run a read-only query on the key table with the newest snapshot we may
- * take, so that keys committed after our transaction snapshot are found
- * (a row version reached by EvalPlanQual may carry one).
+ * Run a read-only query on the key table under SnapshotSelf: it sees every
+ * committed key and the keys of our own transaction whatever their command
+ * id, also in a parallel worker whose snapshot predates a key its leader
+ * made (a parallel index build during ALTER TABLE), and keys committed
+ * after our transaction snapshot (a row version reached by EvalPlanQual may
+ * carry one).  Keys never change once made, so the newest is right.
  */
 static void
 key_spi_read(const char *query, Oid argtype, Datum arg)
 {
-	bool		pushed = true;
+	SPIPlanPtr	plan = SPI_prepare(query, 1, &argtype);
 	int			rc;
 
-	if (!IsInParallelMode())
-		PushActiveSnapshot(GetLatestSnapshot());
-	else if (!ActiveSnapshotSet())
-		PushActiveSnapshot(GetTransactionSnapshot());
-	else
-		pushed = false;
-	rc = SPI_execute_with_args(query, 1, &argtype, &arg, NULL, true, 1);
-	if (pushed)
-		PopActiveSnapshot();
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a query on heliosdb.table_key: %s",
+			 SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, &arg, NULL, SnapshotSelf,
+							  InvalidSnapshot, true, false, 1);
+	SPI_freeplan(plan);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read heliosdb.table_key: %s",
 			 SPI_result_code_string(rc));

@@ -42,6 +42,7 @@ extern bool hdb_keyring_read_previous(uint8 *key);
 
 /* aead.c: AES-256-GCM */
 extern void hdb_random_bytes(uint8 *buf, int len);
+extern void hdb_random_nonce(uint8 *nonce);
 extern void hdb_aead_seal(HdbDataKey *key, const uint8 *nonce,
 						  const uint8 *aad, int aadlen,
 						  const uint8 *in, int len,

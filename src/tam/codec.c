@@ -117,15 +117,15 @@ compress_wide_row(TupleDesc desc, HeapTuple tup)
 
 /*
  * Encrypt a logical tuple of rel into a physical tuple (allocated in the
- * current memory context) sealed with the table's current data key.
+ * current memory context) sealed with key, or when key is NULL with the
+ * table's current data key.
  */
 HeapTuple
-hdb_encrypt_tuple(Relation rel, HeapTuple logical)
+hdb_encrypt_tuple(Relation rel, HeapTuple logical, HdbDataKey *key)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	flat = logical;
 	HeapTuple	row;
-	HdbDataKey *key;
 	uint32		plen;
 	bytea	   *payload;
 	uint8	   *p;
@@ -137,7 +137,8 @@ hdb_encrypt_tuple(Relation rel, HeapTuple logical)
 		flat = toast_flatten_tuple(logical, desc);
 	row = compress_wide_row(desc, flat);
 
-	key = hdb_datakey_for_write(rel);
+	if (key == NULL)
+		key = hdb_datakey_for_write(rel);
 	plen = row->t_len - PLAIN_OFFSET;
 	payload = (bytea *) palloc(VARHDRSZ + HDB_PAYLOAD_HEADER + plen +
 							   HDB_TAG_LEN);
@@ -148,7 +149,7 @@ hdb_encrypt_tuple(Relation rel, HeapTuple logical)
 	p[2] = ((uint32) key->key_id >> 8) & 0xff;
 	p[3] = ((uint32) key->key_id >> 16) & 0xff;
 	p[4] = ((uint32) key->key_id >> 24) & 0xff;
-	hdb_random_bytes(p + 5, HDB_NONCE_LEN);
+	hdb_random_nonce(p + 5);
 	hdb_aead_seal(key, p + 5, p, HDB_PAYLOAD_HEADER,
 				  (uint8 *) row->t_data + PLAIN_OFFSET, plen,
 				  p + HDB_PAYLOAD_HEADER, p + HDB_PAYLOAD_HEADER + plen);

@@ -8,11 +8,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "commands/progress.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
+#include "utils/backend_progress.h"
+#include "utils/tuplesort.h"
 
 #include "crypto/hdb_crypto.h"
 #include "tam/tam_internal.h"
@@ -114,15 +120,129 @@ enc_index_build_range_scan(Relation rel, Relation index, IndexInfo *info,
 	return reltuples;
 }
 
+/* Next TID of the sorted index contents, or false when there are no more. */
+static bool
+next_index_tid(ValidateIndexState *state, ItemPointer tid)
+{
+	Datum		value;
+	bool		isnull;
+
+	if (!tuplesort_getdatum(state->tuplesort, true, &value, &isnull, NULL))
+		return false;
+	Assert(!isnull);
+	itemptr_decode(tid, DatumGetInt64(value));
+	return true;
+}
+
+/*
+ * Second phase of CREATE INDEX CONCURRENTLY: insert into the index every
+ * row visible to snapshot that the index does not hold yet.  The index's
+ * TIDs arrive sorted; the physical view is scanned block by block in the
+ * same order, with heap-only tuples standing for the root of their HOT
+ * chain, whose TID is the one the index holds.  Only missing rows are
+ * decrypted.
+ */
 static void
 enc_index_validate_scan(Relation rel, Relation index, IndexInfo *info,
 						Snapshot snapshot, ValidateIndexState *state)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("CREATE INDEX CONCURRENTLY is not supported on encrypted table \"%s\"",
-					RelationGetRelationName(rel)),
-			 errhint("Use CREATE INDEX without CONCURRENTLY.")));
+	Relation	view = hdb_physical_view(rel);
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+													&TTSOpsHeapTuple);
+	ExprState  *predicate;
+	TableScanDesc scan;
+	HeapScanDesc hscan;
+	HeapTuple	phys;
+	OffsetNumber roots[MaxHeapTuplesPerPage];
+	bool		seen[MaxHeapTuplesPerPage];
+	BlockNumber block = InvalidBlockNumber;
+	ItemPointerData itid;
+	bool		have_itid;
+
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(info->ii_Predicate, estate);
+
+	/* in block order, from block 0, to merge with the sorted index TIDs */
+	scan = hdb_heap->scan_begin(view, snapshot, 0, NULL, NULL,
+								SO_TYPE_SEQSCAN | SO_ALLOW_STRAT |
+								SO_ALLOW_PAGEMODE);
+	hscan = (HeapScanDesc) scan;
+	pgstat_progress_update_param(PROGRESS_SCAN_BLOCKS_TOTAL,
+								 hscan->rs_nblocks);
+	have_itid = next_index_tid(state, &itid);
+
+	while ((phys = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		ItemPointerData root = phys->t_self;
+		OffsetNumber rootoff = ItemPointerGetOffsetNumber(&root);
+
+		CHECK_FOR_INTERRUPTS();
+		state->htups += 1;
+
+		if (hscan->rs_cblock != block)
+		{
+			/* a new page: map heap-only tuples to their chains' roots */
+			block = hscan->rs_cblock;
+			pgstat_progress_update_param(PROGRESS_SCAN_BLOCKS_DONE, block);
+			LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_SHARE);
+			heap_get_root_tuples(BufferGetPage(hscan->rs_cbuf), roots);
+			LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_UNLOCK);
+			memset(seen, 0, sizeof(seen));
+		}
+		if (HeapTupleIsHeapOnly(phys))
+		{
+			rootoff = roots[rootoff - 1];
+			if (!OffsetNumberIsValid(rootoff))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg_internal("no root tuple for heap-only tuple (%u,%u) in table \"%s\"",
+										 block,
+										 ItemPointerGetOffsetNumber(&phys->t_self),
+										 RelationGetRelationName(rel))));
+			ItemPointerSetOffsetNumber(&root, rootoff);
+		}
+
+		/*
+		 * Skip index TIDs below this root, remembering those of this page:
+		 * roots within a page need not come in offset order.
+		 */
+		while (have_itid && ItemPointerCompare(&itid, &root) < 0)
+		{
+			if (ItemPointerGetBlockNumber(&itid) == block)
+				seen[ItemPointerGetOffsetNumber(&itid) - 1] = true;
+			have_itid = next_index_tid(state, &itid);
+		}
+		if ((have_itid && ItemPointerEquals(&itid, &root)) ||
+			seen[rootoff - 1])
+			continue;
+
+		/* missing from the index: decrypt and insert it under its root */
+		ResetExprContext(econtext);
+		ExecStoreHeapTuple(hdb_decrypt_tuple(rel, phys,
+											 GetPerTupleMemoryContext(estate)),
+						   slot, false);
+		if (predicate == NULL || ExecQual(predicate, econtext))
+		{
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			FormIndexDatum(info, slot, estate, values, isnull);
+			index_insert(index, values, isnull, &root, rel,
+						 info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, info);
+			state->tups_inserted += 1;
+		}
+		ExecClearTuple(slot);
+	}
+
+	hdb_heap->scan_end(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	/* these pointed into the executor state just freed */
+	info->ii_ExpressionsState = NIL;
+	info->ii_PredicateState = NULL;
 }
 
 /*

@@ -23,6 +23,7 @@
 #include "utils/datum.h"
 #include "utils/relcache.h"
 
+#include "crypto/hdb_crypto.h"
 #include "tam/tam_internal.h"
 
 /* The logical tuple held by a slot, materialized in the slot. */
@@ -54,7 +55,7 @@ enc_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
 
 	heap_insert(hdb_physical_view(rel), phys, cid, options, bistate);
 	written(phys, logical, shouldFree, slot);
@@ -68,7 +69,7 @@ enc_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
 
 	HeapTupleHeaderSetSpeculativeToken(phys->t_data, specToken);
 	heap_insert(hdb_physical_view(rel), phys, cid,
@@ -96,6 +97,7 @@ enc_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 {
 	TupleTableSlot **pslots = palloc(nslots * sizeof(TupleTableSlot *));
 	TupleDesc	pdesc = hdb_physical_desc();
+	HdbDataKey *key = hdb_datakey_for_write(rel);
 	int			i;
 
 	for (i = 0; i < nslots; i++)
@@ -104,7 +106,8 @@ enc_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 		HeapTuple	logical = slot_logical_tuple(rel, slots[i], &shouldFree);
 
 		pslots[i] = MakeSingleTupleTableSlot(pdesc, &TTSOpsHeapTuple);
-		ExecStoreHeapTuple(hdb_encrypt_tuple(rel, logical), pslots[i], true);
+		ExecStoreHeapTuple(hdb_encrypt_tuple(rel, logical, key), pslots[i],
+						   true);
 		if (shouldFree)
 			heap_freetuple(logical);
 	}
@@ -243,7 +246,7 @@ enc_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
 	Relation	view;
 	TM_Result	result;
 

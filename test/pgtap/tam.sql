@@ -45,7 +45,7 @@ SELECT is((SELECT v FROM tap_enc WHERE id = 42), 'v42', 'rows read after rotatio
 SELECT throws_ok($$SELECT heliosdb.rotate_table_key('pg_class')$$, '22023',
 	'"pg_class" is not an encrypted table', 'rotation of a heap table refused');
 SELECT throws_ok($$CREATE INDEX CONCURRENTLY tap_cic ON tap_enc (v)$$, '25001',
-	NULL, 'CIC refused (here: inside a transaction block)');
+	NULL, 'CREATE INDEX CONCURRENTLY still refuses a transaction block');
 SELECT throws_ok($$INSERT INTO tap_enc VALUES (1, 'dup')$$, '23505', NULL,
 	'unique index enforced');
 SELECT throws_ok($$CREATE PUBLICATION tap_pub FOR TABLE tap_enc$$, '0A000',

@@ -36,10 +36,15 @@ RESET client_min_messages;
 SELECT bt_index_check('tam_ddl_id', true), bt_index_check('tam_ddl_expr', true),
 	   bt_index_check('tam_ddl_partial', true);
 
--- CREATE INDEX CONCURRENTLY is refused cleanly, leaving an invalid index.
+-- CREATE INDEX CONCURRENTLY (concurrent writers: isolation spec tam_cic).
+UPDATE tam_ddl SET pad = pad || 'u' WHERE id % 10 = 0;
 CREATE INDEX CONCURRENTLY tam_ddl_cic ON tam_ddl (pad);
-SELECT indisvalid FROM pg_index WHERE indexrelid = 'tam_ddl_cic'::regclass;
-DROP INDEX tam_ddl_cic;
+CREATE UNIQUE INDEX CONCURRENTLY tam_ddl_cic_u ON tam_ddl (upper(k));
+SELECT indisvalid FROM pg_index
+WHERE indexrelid IN ('tam_ddl_cic'::regclass, 'tam_ddl_cic_u'::regclass);
+SELECT bt_index_check('tam_ddl_cic', true), bt_index_check('tam_ddl_cic_u', true);
+INSERT INTO tam_ddl VALUES (5000, 'K42', 1, NULL);
+DROP INDEX tam_ddl_cic, tam_ddl_cic_u;
 
 -- VACUUM, ANALYZE, VACUUM FULL, CLUSTER keep every row readable.
 DELETE FROM tam_ddl WHERE id % 3 = 0;
@@ -87,6 +92,27 @@ ALTER TABLE tam_ddl_heap SET ACCESS METHOD heap;
 SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 WHERE c.relname = 'tam_ddl_heap';
 SELECT count(*), sum(id) FROM tam_ddl_heap;
+
+-- A parallel index rebuild after SET ACCESS METHOD: its workers find the
+-- data key that the leader created in the same transaction.
+CREATE TABLE tam_ddl_par (id int PRIMARY KEY, v text) WITH (parallel_workers = 2);
+INSERT INTO tam_ddl_par SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+SET max_parallel_maintenance_workers = 2;
+SET min_parallel_table_scan_size = 0;
+SET parallel_setup_cost = 0;
+ALTER TABLE tam_ddl_par SET ACCESS METHOD heliosdb_encrypted;
+BEGIN;
+CREATE TABLE tam_ddl_par2 (id int, v text) USING heliosdb_encrypted
+	WITH (parallel_workers = 2);
+INSERT INTO tam_ddl_par2 SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+CREATE INDEX tam_ddl_par2_v ON tam_ddl_par2 (v);
+COMMIT;
+RESET max_parallel_maintenance_workers;
+RESET min_parallel_table_scan_size;
+RESET parallel_setup_cost;
+SELECT bt_index_check('tam_ddl_par_pkey', true), bt_index_check('tam_ddl_par2_v', true);
+SELECT id FROM tam_ddl_par2 WHERE v = md5('777');
+DROP TABLE tam_ddl_par, tam_ddl_par2;
 
 -- fillfactor from reloptions is honoured: half-full pages.
 CREATE TABLE tam_ddl_ff50 (id int, pad text) USING heliosdb_encrypted
