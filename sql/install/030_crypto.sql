@@ -31,3 +31,22 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'hdb_rotate_master_key'
 LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION @extschema@.rotate_master_key() FROM PUBLIC;
+
+-- A dropped table's data keys go with it, so that a new table that happens
+-- to get the same OID starts with a key of its own.
+CREATE FUNCTION @extschema@._forget_dropped_keys()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.table_key k
+	USING pg_event_trigger_dropped_objects() d
+	WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+	  AND k.relid = d.objid;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._forget_dropped_keys() FROM PUBLIC;
+
+CREATE EVENT TRIGGER heliosdb_forget_dropped_keys ON sql_drop
+	EXECUTE FUNCTION @extschema@._forget_dropped_keys();

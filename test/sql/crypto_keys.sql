@@ -78,7 +78,16 @@ LEFT JOIN heliosdb.table_key k
 	ON k.key_id = get_byte(p.t_data, 2) + 256 * get_byte(p.t_data, 3)
 ORDER BY p.lp;
 
-DROP TABLE crypto_a, crypto_b, crypto_plain, crypto_owned, crypto_rollback,
-	crypto_sub;
+-- Dropping a table drops its keys (and a rolled-back drop keeps them).
+SELECT 'crypto_a'::regclass::oid AS a_oid \gset
+BEGIN;
+DROP TABLE crypto_a;
+ROLLBACK;
+SELECT count(*) FROM heliosdb.table_key WHERE relid = :a_oid;
+SET ROLE regress_crypto_plain;
+DROP TABLE crypto_owned;
+RESET ROLE;
+DROP TABLE crypto_a, crypto_b, crypto_plain, crypto_rollback, crypto_sub;
+SELECT count(*) FROM heliosdb.table_key WHERE relid = :a_oid;
 REVOKE CREATE ON SCHEMA public FROM regress_crypto_plain;
 DROP ROLE regress_crypto_plain;

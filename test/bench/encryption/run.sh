@@ -32,7 +32,7 @@ max_wal_size = '2GB'
 CONF
 hdb_as_pguser "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -w restart >/dev/null
 
-q() { psql -X -q -At -d "$1" -c "$2"; }
+q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -d "$1" -c "$2"; }
 now_ms() { date +%s%3N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
