@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * hdb_tam.h
- *	  Interface of heliosdb's tam module: the heliosdb_encrypted table access method.
+ *	  Interface of heliosdb's tam module: the heliosdb_encrypted table
+ *	  access method.
  *
  *-------------------------------------------------------------------------
  */

@@ -71,7 +71,8 @@ view_entry(Oid relid)
 		e->view = palloc0(sizeof(RelationData));
 		e->view->rd_rel = palloc0(CLASS_TUPLE_SIZE);
 		e->options_size = 0;
-		e->phys_attr = bms_make_singleton(1 - FirstLowInvalidHeapAttributeNumber);
+		e->phys_attr =
+			bms_make_singleton(1 - FirstLowInvalidHeapAttributeNumber);
 		/* built by hand: bms functions may turn an empty set into NULL */
 		e->no_attr = palloc0(offsetof(Bitmapset, words) + sizeof(bitmapword));
 		e->no_attr->nwords = 1;

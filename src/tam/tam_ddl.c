@@ -80,6 +80,7 @@ enc_index_build_range_scan(Relation rel, Relation index, IndexInfo *info,
 {
 	IndexInfo  *sub;
 	BuildState	bs;
+	TableScanDesc inner;
 	double		reltuples;
 
 	sub = makeIndexInfo(1, 1, info->ii_Am, NIL, NIL, info->ii_Unique,
@@ -103,12 +104,12 @@ enc_index_build_range_scan(Relation rel, Relation index, IndexInfo *info,
 	bs.predicate = info->ii_Predicate != NIL ?
 		ExecPrepareQual(info->ii_Predicate, bs.estate) : NULL;
 
+	inner = scan ? ((HdbScanDesc) scan)->inner : NULL;
 	reltuples = hdb_heap->index_build_range_scan(hdb_physical_view(rel),
 												 index, sub, allow_sync,
 												 anyvisible, progress,
 												 start_blockno, numblocks,
-												 build_callback, &bs,
-												 scan ? ((HdbScanDesc) scan)->inner : NULL);
+												 build_callback, &bs, inner);
 	if (sub->ii_BrokenHotChain)
 		info->ii_BrokenHotChain = true;
 
@@ -199,7 +200,7 @@ enc_index_validate_scan(Relation rel, Relation index, IndexInfo *info,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg_internal("no root tuple for heap-only tuple (%u,%u) in table \"%s\"",
 										 block,
-										 ItemPointerGetOffsetNumber(&phys->t_self),
+										 ItemPointerGetOffsetNumber(&root),
 										 RelationGetRelationName(rel))));
 			ItemPointerSetOffsetNumber(&root, rootoff);
 		}

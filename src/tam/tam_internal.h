@@ -35,6 +35,8 @@ typedef struct HdbScanDescData
 
 typedef HdbScanDescData *HdbScanDesc;
 
+struct HdbDataKey;				/* crypto/hdb_crypto.h */
+
 /* codec.c */
 extern TupleDesc hdb_physical_desc(void);
 extern HeapTuple hdb_encrypt_tuple(Relation rel, HeapTuple logical,

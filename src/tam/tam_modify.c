@@ -200,6 +200,17 @@ columns_differ(TupleDesc desc, Bitmapset *attrs, HeapTuple a, HeapTuple b)
 	return false;
 }
 
+/* Do the columns of one kind of index differ between the two rows? */
+static bool
+kind_differs(Relation rel, IndexAttrBitmapKind kind, HeapTuple a, HeapTuple b)
+{
+	Bitmapset  *attrs = RelationGetIndexAttrBitmap(rel, kind);
+	bool		differ = columns_differ(RelationGetDescr(rel), attrs, a, b);
+
+	bms_free(attrs);
+	return differ;
+}
+
 /*
  * Tell heap_update, through the view's bitmaps, which kinds of index
  * columns the update changes in the logical row.
@@ -226,15 +237,12 @@ preset_update_bitmaps(Relation rel, Relation view, ItemPointer otid,
 	}
 	hdb_view_set_update_bitmaps(view,
 								columns_differ(desc, all, oldtup, newtup),
-								columns_differ(desc,
-											   RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY),
-											   oldtup, newtup),
-								columns_differ(desc,
-											   RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY),
-											   oldtup, newtup),
-								columns_differ(desc,
-											   RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY),
-											   oldtup, newtup));
+								kind_differs(rel, INDEX_ATTR_BITMAP_KEY,
+											 oldtup, newtup),
+								kind_differs(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY,
+											 oldtup, newtup),
+								kind_differs(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY,
+											 oldtup, newtup));
 	heap_freetuple(oldtup);
 }
 
