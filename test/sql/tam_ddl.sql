@@ -74,6 +74,16 @@ SELECT * FROM tam_ddl WHERE id IN (2000, 2001) ORDER BY id;
 SELECT count(*) AS keys_of_table FROM heliosdb.table_key
 WHERE relid = 'tam_ddl'::regclass;
 
+-- SET TABLESPACE copies the encrypted pages as they are.
+SET allow_in_place_tablespaces = true;
+CREATE TABLESPACE tam_ddl_space LOCATION '';
+RESET allow_in_place_tablespaces;
+ALTER TABLE tam_ddl SET TABLESPACE tam_ddl_space;
+SELECT count(*), sum(id) FROM tam_ddl;
+SELECT k FROM tam_ddl WHERE id = 1000;
+ALTER TABLE tam_ddl SET TABLESPACE pg_default;
+DROP TABLESPACE tam_ddl_space;
+
 -- TRUNCATE, then the table is used again.
 TRUNCATE tam_ddl;
 SELECT count(*) FROM tam_ddl;
