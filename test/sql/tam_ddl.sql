@@ -9,13 +9,15 @@ CREATE INDEX tam_ddl_n ON tam_ddl (n);
 INSERT INTO tam_ddl SELECT g, 'k' || g, g % 100, repeat('p', g % 30)
 FROM generate_series(1, 3000) g;
 
--- Indexes built after the load: unique, partial, expression, hash, brin, gin.
+-- Indexes built after the load: unique, partial, expression, hash, brin,
+-- gin, gist.
 CREATE UNIQUE INDEX tam_ddl_id ON tam_ddl (id);
 CREATE INDEX tam_ddl_partial ON tam_ddl (k) WHERE n = 7;
 CREATE INDEX tam_ddl_expr ON tam_ddl (lower(k || 'X'));
 CREATE INDEX tam_ddl_hash ON tam_ddl USING hash (k);
 CREATE INDEX tam_ddl_brin ON tam_ddl USING brin (id);
 CREATE INDEX tam_ddl_gin ON tam_ddl USING gin (string_to_array(k, 'k'));
+CREATE INDEX tam_ddl_gist ON tam_ddl USING gist (int4range(id, id + n, '[]'));
 CREATE UNIQUE INDEX tam_ddl_bad ON tam_ddl (n);
 INSERT INTO tam_ddl VALUES (1, 'again', 1, '');
 SET enable_seqscan = off;
@@ -27,6 +29,10 @@ SELECT id FROM tam_ddl WHERE lower(k || 'X') = 'k42x';
 SELECT id FROM tam_ddl WHERE k = 'k2999';
 SELECT count(*) FROM tam_ddl WHERE id BETWEEN 10 AND 19;
 SELECT id FROM tam_ddl WHERE string_to_array(k, 'k') @> ARRAY['1234'];
+EXPLAIN (COSTS OFF) SELECT id FROM tam_ddl WHERE int4range(id, id + n, '[]') @> 2990;
+SELECT count(*), min(id), max(id) FROM tam_ddl
+WHERE int4range(id, id + n, '[]') @> 2990;
+DROP INDEX tam_ddl_gist;
 RESET enable_seqscan;
 
 -- amcheck agrees that every row version is in the unique index.

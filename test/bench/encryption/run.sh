@@ -48,6 +48,8 @@ q bench_enc 'VACUUM ANALYZE'
 q bench_heap 'VACUUM ANALYZE'
 
 tps() {
+	# start each run from a checkpoint, so none falls into only one of them
+	q "$1" CHECKPOINT
 	pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" $2 "$1" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
