@@ -55,6 +55,10 @@ hdb_cluster_start() {
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	[ "$(id -u)" -eq 0 ] && chown "$HDB_PGUSER" "$dir"
+	# The master key of encrypted tables: a 0600 file outside the data
+	# directory, new for every cluster (heliosdb.keyring = file).
+	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/master.key")
+	[ "$(id -u)" -eq 0 ] && chown "$HDB_PGUSER" "$dir/master.key"
 	hdb_as_pguser "$PG_BINDIR/initdb" -D "$dir/data" -U postgres -A trust \
 		--no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; hdb_die "initdb failed"; }
 	cat >>"$dir/data/postgresql.conf" <<EOF
@@ -66,6 +70,8 @@ fsync = off
 max_connections = 40
 max_prepared_transactions = 5
 log_min_messages = warning
+heliosdb.keyring = 'file'
+heliosdb.keyring_file = '$dir/master.key'
 EOF
 	hdb_as_pguser "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null ||
 		{ cat "$dir/server.log"; hdb_die "server did not start"; }

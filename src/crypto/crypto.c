@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * crypto.c
- *	  Set-up of heliosdb's crypto module: AES-256-GCM, key wrapping and keyring providers.
+ *	  Set-up of heliosdb's crypto module: AES-256-GCM, key wrapping,
+ *	  keyring providers and data keys.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,10 +11,13 @@
 #include "crypto/hdb_crypto.h"
 
 /*
- * Called from _PG_init while the library is preloaded: defines the module's
- * GUCs, registers its shared memory and installs its hooks.
+ * Called from _PG_init while the library is preloaded: defines the keyring
+ * GUCs and registers the data-key cache's invalidation callbacks.  Nothing
+ * here reads a key: a missing keyring only fails at first use.
  */
 void
 hdb_crypto_init(void)
 {
+	hdb_keyring_init();
+	hdb_datakey_init();
 }

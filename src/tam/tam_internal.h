@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_internal.h
+ *	  Declarations shared by the files of the heliosdb_encrypted access
+ *	  method: the payload codec, the physical relation view and the
+ *	  callbacks that differ from heap's.
+ *
+ * The AM stores each logical row as a heap tuple of one bytea column (the
+ * "physical" tuple) whose value is the encrypted payload.  Heap's code
+ * works on a "physical view" of the relation: a private copy of its
+ * RelationData whose descriptor is that one-column descriptor and whose
+ * table AM is heap.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HDB_TAM_INTERNAL_H
+#define HDB_TAM_INTERNAL_H
+
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "utils/rel.h"
+
+/* Payload: format byte, key id (4, little-endian), nonce, ciphertext, tag */
+#define HDB_PAYLOAD_FORMAT		1
+#define HDB_PAYLOAD_HEADER		(1 + 4 + 12)
+
+/* Scan descriptor: an inner heap scan on the physical view. */
+typedef struct HdbScanDescData
+{
+	TableScanDescData rs_base;	/* rs_rd is the real relation */
+	TableScanDesc inner;		/* heap scan on the physical view */
+	TupleTableSlot *pslot;		/* buffer slot for physical tuples */
+} HdbScanDescData;
+
+typedef HdbScanDescData *HdbScanDesc;
+
+struct HdbDataKey;				/* crypto/hdb_crypto.h */
+
+/* codec.c */
+extern TupleDesc hdb_physical_desc(void);
+extern HeapTuple hdb_encrypt_tuple(Relation rel, HeapTuple logical,
+								   struct HdbDataKey *key);
+extern HeapTuple hdb_decrypt_payload(Relation rel, Datum payload,
+									 ItemPointer tid, MemoryContext mcxt);
+extern HeapTuple hdb_decrypt_tuple(Relation rel, HeapTuple phys,
+								   MemoryContext mcxt);
+extern void hdb_copy_header(HeapTuple phys, HeapTuple logical);
+extern void hdb_store_decrypted(Relation rel, TupleTableSlot *pslot,
+								TupleTableSlot *slot);
+extern int32 hdb_payload_key_id(Datum payload);
+
+/* physrel.c */
+extern Relation hdb_physical_view(Relation rel);
+extern void hdb_view_set_update_bitmaps(Relation view, bool index_changed,
+										bool key_changed, bool pk_changed,
+										bool id_changed);
+
+/* tam_scan.c, tam_modify.c, tam_ddl.c: callbacks */
+extern const TableAmRoutine *hdb_heap;
+extern void hdb_tam_scan_callbacks(TableAmRoutine *r);
+extern void hdb_tam_modify_callbacks(TableAmRoutine *r);
+extern void hdb_tam_ddl_callbacks(TableAmRoutine *r);
+
+#endif							/* HDB_TAM_INTERNAL_H */

@@ -1,0 +1,346 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_scan.c
+ *	  Read callbacks of heliosdb_encrypted: sequential, TID-range, bitmap,
+ *	  sample and ANALYZE scans, index fetches, fetches by TID.
+ *
+ * Each runs heap's callback on the physical view with a private buffer slot
+ * and decrypts what it returns into the caller's slot.  Scan keys are not
+ * given to heap, which would test them against ciphertext: they are tested
+ * on the decrypted row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/valid.h"
+#include "executor/tuptable.h"
+#include "storage/bufmgr.h"
+
+#include "tam/tam_internal.h"
+
+/* Index fetch state: heap's, and a buffer slot for physical tuples. */
+typedef struct HdbIndexFetchData
+{
+	IndexFetchTableData base;
+	IndexFetchTableData *inner;
+	TupleTableSlot *pslot;
+} HdbIndexFetchData;
+
+static TupleTableSlot *
+physical_slot(void)
+{
+	return MakeSingleTupleTableSlot(hdb_physical_desc(),
+									&TTSOpsBufferHeapTuple);
+}
+
+static TableScanDesc
+enc_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
+			   ParallelTableScanDesc pscan, uint32 flags)
+{
+	HdbScanDesc scan = palloc0(sizeof(HdbScanDescData));
+	Relation	view = hdb_physical_view(rel);
+
+	scan->rs_base.rs_rd = rel;
+	scan->rs_base.rs_snapshot = snapshot;
+	scan->rs_base.rs_nkeys = nkeys;
+	scan->rs_base.rs_flags = flags;
+	scan->rs_base.rs_parallel = pscan;
+	if (nkeys > 0)
+	{
+		scan->rs_base.rs_key = palloc(sizeof(ScanKeyData) * nkeys);
+		memcpy(scan->rs_base.rs_key, key, sizeof(ScanKeyData) * nkeys);
+	}
+	scan->inner = hdb_heap->scan_begin(view, snapshot, 0, NULL, pscan, flags);
+	scan->pslot = physical_slot();
+	return (TableScanDesc) scan;
+}
+
+static void
+enc_scan_end(TableScanDesc sscan)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	ExecDropSingleTupleTableSlot(scan->pslot);
+	hdb_heap->scan_end(scan->inner);
+	if (scan->rs_base.rs_key)
+		pfree(scan->rs_base.rs_key);
+	pfree(scan);
+}
+
+static void
+enc_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
+				bool allow_strat, bool allow_sync, bool allow_pagemode)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	if (key != NULL && scan->rs_base.rs_nkeys > 0)
+		memcpy(scan->rs_base.rs_key, key,
+			   sizeof(ScanKeyData) * scan->rs_base.rs_nkeys);
+	ExecClearTuple(scan->pslot);
+	hdb_heap->scan_rescan(scan->inner, NULL, set_params, allow_strat,
+						  allow_sync, allow_pagemode);
+	if (set_params)
+		scan->rs_base.rs_flags = scan->inner->rs_flags;
+}
+
+/* Does the decrypted row in slot satisfy the scan's keys? */
+static bool
+keys_match(HdbScanDesc scan, TupleTableSlot *slot)
+{
+	HeapTuple	tuple;
+	bool		valid;
+
+	if (scan->rs_base.rs_nkeys == 0)
+		return true;
+	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+	HeapKeyTest(tuple, RelationGetDescr(scan->rs_base.rs_rd),
+				scan->rs_base.rs_nkeys, scan->rs_base.rs_key, valid);
+	return valid;
+}
+
+static bool
+enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+					 TupleTableSlot *slot)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	while (hdb_heap->scan_getnextslot(scan->inner, direction, scan->pslot))
+	{
+		hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+		if (keys_match(scan, slot))
+			return true;
+	}
+	ExecClearTuple(slot);
+	return false;
+}
+
+static void
+enc_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid,
+					  ItemPointer maxtid)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	hdb_heap->scan_set_tidrange(scan->inner, mintid, maxtid);
+}
+
+static bool
+enc_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
+							  TupleTableSlot *slot)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	while (hdb_heap->scan_getnextslot_tidrange(scan->inner, direction,
+											   scan->pslot))
+	{
+		hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+		if (keys_match(scan, slot))
+			return true;
+	}
+	ExecClearTuple(slot);
+	return false;
+}
+
+static bool
+enc_tuple_tid_valid(TableScanDesc sscan, ItemPointer tid)
+{
+	return hdb_heap->tuple_tid_valid(((HdbScanDesc) sscan)->inner, tid);
+}
+
+static void
+enc_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
+{
+	hdb_heap->tuple_get_latest_tid(((HdbScanDesc) sscan)->inner, tid);
+}
+
+static struct IndexFetchTableData *
+enc_index_fetch_begin(Relation rel)
+{
+	HdbIndexFetchData *f = palloc0(sizeof(HdbIndexFetchData));
+
+	f->base.rel = rel;
+	f->inner = hdb_heap->index_fetch_begin(rel);
+	f->pslot = physical_slot();
+	return &f->base;
+}
+
+static void
+enc_index_fetch_reset(struct IndexFetchTableData *data)
+{
+	HdbIndexFetchData *f = (HdbIndexFetchData *) data;
+
+	ExecClearTuple(f->pslot);
+	hdb_heap->index_fetch_reset(f->inner);
+}
+
+static void
+enc_index_fetch_end(struct IndexFetchTableData *data)
+{
+	HdbIndexFetchData *f = (HdbIndexFetchData *) data;
+
+	ExecDropSingleTupleTableSlot(f->pslot);
+	hdb_heap->index_fetch_end(f->inner);
+	pfree(f);
+}
+
+static bool
+enc_index_fetch_tuple(struct IndexFetchTableData *data, ItemPointer tid,
+					  Snapshot snapshot, TupleTableSlot *slot,
+					  bool *call_again, bool *all_dead)
+{
+	HdbIndexFetchData *f = (HdbIndexFetchData *) data;
+
+	if (!hdb_heap->index_fetch_tuple(f->inner, tid, snapshot, f->pslot,
+									 call_again, all_dead))
+		return false;
+	hdb_store_decrypted(data->rel, f->pslot, slot);
+	return true;
+}
+
+static bool
+enc_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
+							TupleTableSlot *slot)
+{
+	TupleTableSlot *pslot = physical_slot();
+	bool		found;
+
+	found = hdb_heap->tuple_fetch_row_version(rel, tid, snapshot, pslot);
+	if (found)
+		hdb_store_decrypted(rel, pslot, slot);
+	ExecDropSingleTupleTableSlot(pslot);
+	return found;
+}
+
+/*
+ * Is the row version in slot (found by its TID) visible to snapshot?  The
+ * slot holds a decrypted copy, so the check is made on the physical tuple
+ * in its buffer, where hint bits can be set.
+ */
+static bool
+enc_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
+							 Snapshot snapshot)
+{
+	ItemPointer tid = &slot->tts_tid;
+	Buffer		buffer;
+	Page		page;
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	ItemId		lp;
+	HeapTupleData tuple;
+	bool		result = false;
+
+	buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page))
+	{
+		lp = PageGetItemId(page, off);
+		if (ItemIdIsNormal(lp))
+		{
+			tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tuple.t_len = ItemIdGetLength(lp);
+			tuple.t_self = *tid;
+			tuple.t_tableOid = RelationGetRelid(rel);
+			result = HeapTupleSatisfiesVisibility(&tuple, snapshot, buffer);
+		}
+	}
+	UnlockReleaseBuffer(buffer);
+	return result;
+}
+
+static bool
+enc_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
+{
+	return hdb_heap->scan_bitmap_next_block(((HdbScanDesc) sscan)->inner,
+											tbmres);
+}
+
+static bool
+enc_scan_bitmap_next_tuple(TableScanDesc sscan,
+						   struct TBMIterateResult *tbmres,
+						   TupleTableSlot *slot)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	if (!hdb_heap->scan_bitmap_next_tuple(scan->inner, tbmres, scan->pslot))
+		return false;
+	hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+	return true;
+}
+
+static bool
+enc_scan_sample_next_block(TableScanDesc sscan,
+						   struct SampleScanState *scanstate)
+{
+	return hdb_heap->scan_sample_next_block(((HdbScanDesc) sscan)->inner,
+											scanstate);
+}
+
+static bool
+enc_scan_sample_next_tuple(TableScanDesc sscan,
+						   struct SampleScanState *scanstate,
+						   TupleTableSlot *slot)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	if (!hdb_heap->scan_sample_next_tuple(scan->inner, scanstate,
+										  scan->pslot))
+		return false;
+	hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+	return true;
+}
+
+static bool
+enc_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
+							BufferAccessStrategy bstrategy)
+{
+	return hdb_heap->scan_analyze_next_block(((HdbScanDesc) sscan)->inner,
+											 blockno, bstrategy);
+}
+
+static bool
+enc_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
+							double *liverows, double *deadrows,
+							TupleTableSlot *slot)
+{
+	HdbScanDesc scan = (HdbScanDesc) sscan;
+
+	if (!hdb_heap->scan_analyze_next_tuple(scan->inner, OldestXmin,
+										   liverows, deadrows, scan->pslot))
+		return false;
+	hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+	return true;
+}
+
+static const TupleTableSlotOps *
+enc_slot_callbacks(Relation rel)
+{
+	return &TTSOpsHeapTuple;
+}
+
+/* Install the read callbacks into r (a copy of heap's routine). */
+void
+hdb_tam_scan_callbacks(TableAmRoutine *r)
+{
+	r->slot_callbacks = enc_slot_callbacks;
+	r->scan_begin = enc_scan_begin;
+	r->scan_end = enc_scan_end;
+	r->scan_rescan = enc_scan_rescan;
+	r->scan_getnextslot = enc_scan_getnextslot;
+	r->scan_set_tidrange = enc_scan_set_tidrange;
+	r->scan_getnextslot_tidrange = enc_scan_getnextslot_tidrange;
+	r->index_fetch_begin = enc_index_fetch_begin;
+	r->index_fetch_reset = enc_index_fetch_reset;
+	r->index_fetch_end = enc_index_fetch_end;
+	r->index_fetch_tuple = enc_index_fetch_tuple;
+	r->tuple_fetch_row_version = enc_tuple_fetch_row_version;
+	r->tuple_tid_valid = enc_tuple_tid_valid;
+	r->tuple_get_latest_tid = enc_tuple_get_latest_tid;
+	r->tuple_satisfies_snapshot = enc_tuple_satisfies_snapshot;
+	r->scan_bitmap_next_block = enc_scan_bitmap_next_block;
+	r->scan_bitmap_next_tuple = enc_scan_bitmap_next_tuple;
+	r->scan_sample_next_block = enc_scan_sample_next_block;
+	r->scan_sample_next_tuple = enc_scan_sample_next_tuple;
+	r->scan_analyze_next_block = enc_scan_analyze_next_block;
+	r->scan_analyze_next_tuple = enc_scan_analyze_next_tuple;
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# test/bench/encryption/run.sh: heliosdb_encrypted against heap, in one run
+# on one throwaway server (same settings, same data), printing the ratios
+# the TAM issue sets targets for:
+#   pgbench TPC-B and select-only TPS (tables converted with SET ACCESS
+#   METHOD), COPY of ROWS rows, a sequential scan of them, table size.
+#
+# Usage (as root, with HDB_PG_BINDIR pointing at PostgreSQL 15):
+#   bash test/bench/encryption/run.sh [SCALE] [SECONDS] [ROWS]
+# Defaults: scale 10, 15 s per pgbench run, 1,000,000 rows.  The figures
+# are noisy on a shared machine: compare ratios within one run.
+set -euo pipefail
+
+cd "$(dirname "$0")/../../.."
+. test/lib.sh
+
+SCALE=${1:-10}
+SECS=${2:-15}
+ROWS=${3:-1000000}
+CLIENTS=${BENCH_CLIENTS:-2}
+
+hdb_build_install >/dev/null
+work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
+chmod 755 "$work"
+trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
+hdb_cluster_start "$work/cluster"
+# a realistic configuration rather than the test one
+cat >>"$work/cluster/data/postgresql.conf" <<CONF
+fsync = on
+shared_buffers = '256MB'
+max_wal_size = '2GB'
+CONF
+hdb_as_pguser "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -w restart >/dev/null
+
+q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -d "$1" -c "$2"; }
+now_ms() { date +%s%3N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+for db in bench_heap bench_enc; do
+	createdb "$db"
+	q "$db" 'CREATE EXTENSION heliosdb'
+	pgbench -q -i -s "$SCALE" "$db" >/dev/null 2>&1
+done
+for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
+	q bench_enc "ALTER TABLE $t SET ACCESS METHOD heliosdb_encrypted"
+done
+q bench_enc 'VACUUM ANALYZE'
+q bench_heap 'VACUUM ANALYZE'
+
+tps() {
+	# start each run from a checkpoint, so none falls into only one of them
+	q "$1" CHECKPOINT
+	pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" $2 "$1" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+# alternate the two tables to spread the machine's noise evenly
+tpcb_h=$(tps bench_heap ""); tpcb_e=$(tps bench_enc "")
+sel_e=$(tps bench_enc -S); sel_h=$(tps bench_heap -S)
+
+# COPY and a sequential scan of ROWS rows of a typical shape
+q bench_heap "COPY (SELECT g, md5(g::text), g % 1000, now() FROM generate_series(1, $ROWS) g) TO '$work/cluster/rows.copy'"
+copy_ms() {
+	q "$1" "DROP TABLE IF EXISTS c; CREATE TABLE c (id int, v text, n int, t timestamptz) USING $2"
+	local t0 t1
+	t0=$(now_ms)
+	q "$1" "COPY c FROM '$work/cluster/rows.copy'"
+	t1=$(now_ms)
+	echo $((t1 - t0))
+}
+scan_ms() {
+	local t0 t1 best=999999999 i
+	for i in 1 2 3; do
+		t0=$(now_ms)
+		q "$1" "SELECT count(*), sum(n), max(v) FROM c" >/dev/null
+		t1=$(now_ms)
+		[ $((t1 - t0)) -lt "$best" ] && best=$((t1 - t0))
+	done
+	echo "$best"
+}
+copy_h=$(copy_ms bench_heap heap); copy_e=$(copy_ms bench_enc heliosdb_encrypted)
+q bench_heap 'VACUUM c'; q bench_enc 'VACUUM c'
+scan_h=$(scan_ms bench_heap); scan_e=$(scan_ms bench_enc)
+size_h=$(q bench_heap "SELECT pg_table_size('pgbench_accounts')")
+size_e=$(q bench_enc "SELECT pg_table_size('pgbench_accounts')")
+csize_h=$(q bench_heap "SELECT pg_table_size('c')")
+csize_e=$(q bench_enc "SELECT pg_table_size('c')")
+
+printf '\n%-34s %12s %12s %8s %s\n' measure heap encrypted ratio target
+printf '%-34s %12s %12s %8s %s\n' "pgbench TPC-B TPS (s=$SCALE, c=$CLIENTS)" "$tpcb_h" "$tpcb_e" "$(ratio "$tpcb_e" "$tpcb_h")" '>= 0.95'
+printf '%-34s %12s %12s %8s %s\n' "pgbench select-only TPS" "$sel_h" "$sel_e" "$(ratio "$sel_e" "$sel_h")" '>= 0.95'
+printf '%-34s %12s %12s %8s %s\n' "COPY $ROWS rows (ms)" "$copy_h" "$copy_e" "$(ratio "$copy_e" "$copy_h")" '<= 2'
+printf '%-34s %12s %12s %8s %s\n' "seq scan $ROWS rows (ms, best of 3)" "$scan_h" "$scan_e" "$(ratio "$scan_e" "$scan_h")" '<= 1.3'
+printf '%-34s %12s %12s %8s %s\n' "pgbench_accounts size (bytes)" "$size_h" "$size_e" "$(ratio "$size_e" "$size_h")" '<= 1.2'
+printf '%-34s %12s %12s %8s %s\n' "COPY table size (bytes)" "$csize_h" "$csize_e" "$(ratio "$csize_e" "$csize_h")" '<= 1.2'

@@ -1,0 +1,123 @@
+-- heliosdb_encrypted: DML, RETURNING system columns, ON CONFLICT, MERGE,
+-- COPY both ways, row locks, foreign keys, TOAST and every scan path.
+\set VERBOSITY terse
+CREATE TABLE tam_dml (id int PRIMARY KEY, v text, n numeric)
+	USING heliosdb_encrypted;
+SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+WHERE c.relname = 'tam_dml';
+
+-- INSERT ... RETURNING system columns: xmin is the inserting transaction.
+BEGIN;
+INSERT INTO tam_dml VALUES (1, 'one', 1.5), (2, 'two', NULL), (3, NULL, 3)
+	RETURNING id, ctid, xmin::text = pg_current_xact_id()::text AS xmin_is_mine,
+			  xmax::text = '0' AS no_xmax, tableoid::regclass;
+COMMIT;
+SELECT * FROM tam_dml ORDER BY id;
+
+-- UPDATE and DELETE with RETURNING.
+BEGIN;
+UPDATE tam_dml SET v = 'uno' WHERE id = 1
+	RETURNING id, v, ctid <> '(0,1)' AS moved,
+			  xmin::text = pg_current_xact_id()::text AS xmin_is_mine;
+COMMIT;
+DELETE FROM tam_dml WHERE id = 2 RETURNING *;
+SELECT * FROM tam_dml ORDER BY id;
+
+-- ON CONFLICT: DO NOTHING, DO UPDATE, and a unique violation.
+INSERT INTO tam_dml VALUES (1, 'dup', 0) ON CONFLICT DO NOTHING;
+INSERT INTO tam_dml VALUES (1, 'dup', 0), (4, 'four', 4)
+	ON CONFLICT (id) DO UPDATE SET v = tam_dml.v || '+' || excluded.v
+	RETURNING *;
+INSERT INTO tam_dml VALUES (1, 'again', 0);
+SELECT * FROM tam_dml ORDER BY id;
+
+-- MERGE.
+MERGE INTO tam_dml t USING (VALUES (3, 'three'), (5, 'five')) s(id, v)
+	ON t.id = s.id
+	WHEN MATCHED THEN UPDATE SET v = s.v
+	WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v, s.id);
+SELECT * FROM tam_dml ORDER BY id;
+
+-- COPY in and out.
+COPY tam_dml FROM STDIN;
+10	ten	10.5
+11	\N	11
+12	twelve	\N
+\.
+COPY tam_dml TO STDOUT;
+COPY (SELECT id, v FROM tam_dml WHERE id >= 10 ORDER BY id) TO STDOUT (FORMAT csv);
+COPY tam_dml FROM STDIN;
+10	duplicate	0
+\.
+SELECT count(*) FROM tam_dml;
+
+-- Bulk load through COPY's multi-insert path, then read back.
+CREATE TABLE tam_dml_bulk (id int, payload text) USING heliosdb_encrypted;
+COPY tam_dml_bulk (id) FROM PROGRAM 'seq 1 5000';
+SELECT count(*), sum(id), count(payload) FROM tam_dml_bulk;
+UPDATE tam_dml_bulk SET payload = md5(id::text);
+INSERT INTO tam_dml_bulk SELECT g, md5(g::text) FROM generate_series(5001, 10000) g;
+SELECT count(*), sum(id), count(DISTINCT payload) FROM tam_dml_bulk;
+
+-- Row locks and foreign keys.
+CREATE TABLE tam_dml_child (id int REFERENCES tam_dml (id) ON DELETE CASCADE)
+	USING heliosdb_encrypted;
+INSERT INTO tam_dml_child VALUES (1), (3);
+INSERT INTO tam_dml_child VALUES (99);
+BEGIN;
+SELECT id, v FROM tam_dml WHERE id = 1 FOR UPDATE;
+SELECT id, v FROM tam_dml WHERE id = 3 FOR SHARE;
+SELECT id FROM tam_dml WHERE id = 4 FOR NO KEY UPDATE SKIP LOCKED;
+COMMIT;
+DELETE FROM tam_dml WHERE id = 3;
+SELECT * FROM tam_dml_child ORDER BY id;
+
+-- Values large enough to be compressed and moved to TOAST.
+INSERT INTO tam_dml VALUES (20, repeat('compressible ', 20000), 20),
+	(21, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g), 21);
+SELECT id, length(v), md5(v) FROM tam_dml WHERE id >= 20 ORDER BY id;
+SELECT pg_relation_size(reltoastrelid) > 0 AS toast_used,
+	   (SELECT a.amname FROM pg_class t JOIN pg_am a ON a.oid = t.relam
+		WHERE t.oid = c.reltoastrelid) AS toast_am
+FROM pg_class c WHERE relname = 'tam_dml';
+UPDATE tam_dml SET n = 22 WHERE id = 21 RETURNING id, md5(v);
+
+-- Scan paths: index, bitmap, TID, TID range, sample, parallel.
+CREATE INDEX tam_dml_bulk_id ON tam_dml_bulk (id);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM tam_dml_bulk WHERE id = 4242;
+SELECT * FROM tam_dml_bulk WHERE id = 4242;
+SELECT * FROM tam_dml_bulk WHERE id = 7777;
+SELECT count(*) FROM tam_dml_bulk WHERE id BETWEEN 100 AND 199;
+RESET enable_bitmapscan;
+SET enable_indexscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM tam_dml_bulk WHERE id < 50;
+SELECT count(*), sum(id) FROM tam_dml_bulk WHERE id < 50;
+RESET enable_indexscan;
+RESET enable_seqscan;
+SELECT id FROM tam_dml_bulk
+WHERE ctid = (SELECT ctid FROM tam_dml_bulk WHERE id = 4242);
+EXPLAIN (COSTS OFF) SELECT count(*) FROM tam_dml_bulk WHERE ctid >= '(0,0)' AND ctid < '(100000,0)';
+SELECT count(*) FROM tam_dml_bulk WHERE ctid >= '(0,0)' AND ctid < '(100000,0)';
+SELECT count(*) > 0 AS sampled FROM tam_dml_bulk TABLESAMPLE SYSTEM (50) REPEATABLE (7);
+SELECT count(*) > 0 AS sampled FROM tam_dml_bulk TABLESAMPLE BERNOULLI (10) REPEATABLE (7);
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM tam_dml_bulk WHERE payload LIKE '1%';
+SELECT count(*), sum(id) FROM tam_dml_bulk WHERE payload LIKE '1%';
+RESET ALL;
+
+-- A cursor moving backwards and a join.
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT id FROM tam_dml WHERE id < 10;
+FETCH 3 FROM c;
+FETCH BACKWARD 2 FROM c;
+FETCH LAST FROM c;
+COMMIT;
+SELECT d.id, count(c.id) FROM tam_dml d LEFT JOIN tam_dml_child c USING (id)
+GROUP BY d.id ORDER BY d.id;
+
+DROP TABLE tam_dml_child, tam_dml, tam_dml_bulk;
