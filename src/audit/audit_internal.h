@@ -109,6 +109,7 @@ extern int	hdb_audit_queue_for_db(Oid dboid, bool claim);
 extern void hdb_audit_enqueue(const char *text, int len);
 extern void hdb_audit_ensure_worker(int qi);
 extern void hdb_audit_release_database(Oid dboid);
+extern void hdb_audit_register_launcher(void);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 
@@ -129,5 +130,6 @@ extern bool hdb_audit_event_enabled(HdbAuditEventType type);
 
 /* worker.c */
 extern void hdb_audit_worker_main(Datum arg);
+extern void hdb_audit_launcher_main(Datum arg);
 
 #endif							/* AUDIT_INTERNAL_H */

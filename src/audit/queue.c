@@ -354,3 +354,20 @@ hdb_audit_release_database(Oid dboid)
 	if (pid == 0 && SearchNamedReplicationSlot(name, true) != NULL)
 		ReplicationSlotDrop(name, true);
 }
+
+/* Register the launcher (worker.c); called while the library is preloaded. */
+void
+hdb_audit_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "heliosdb");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "hdb_audit_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "heliosdb audit launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "heliosdb audit launcher");
+	RegisterBackgroundWorker(&worker);
+}

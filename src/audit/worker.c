@@ -640,3 +640,63 @@ hdb_audit_worker_main(Datum arg)
 		fclose(audit_fp);
 	proc_exit(0);
 }
+
+/*
+ * The launcher: a static worker, without a database, that starts the
+ * writer of every database holding an audit replication slot, at server
+ * start (so that records left in WAL by a crash are recovered and old
+ * records expire without waiting for a statement to be audited) and every
+ * ten seconds after (a writer that stopped on an error is started again
+ * even when nothing new is queued).  Databases without a slot (wal_level
+ * minimal) get their writer from the first backend that queues a record.
+ */
+PGDLLEXPORT void hdb_audit_launcher_main(Datum arg);
+
+void
+hdb_audit_launcher_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, worker_sigterm);
+	BackgroundWorkerUnblockSignals();
+	hdb_audit_in_worker = true;
+	pgstat_report_appname("heliosdb audit launcher");
+
+	while (!got_sigterm)
+	{
+		Oid		   *dbs = palloc(sizeof(Oid) * Max(max_replication_slots, 1));
+		int			ndbs = 0;
+		const char *prefix = "heliosdb_audit_";
+
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		for (int i = 0; i < max_replication_slots; i++)
+		{
+			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+			const char *name = NameStr(s->data.name);
+
+			if (s->in_use && strncmp(name, prefix, strlen(prefix)) == 0)
+				dbs[ndbs++] = (Oid) strtoul(name + strlen(prefix), NULL, 10);
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+
+		for (int i = 0; i < ndbs; i++)
+		{
+			int			qi = hdb_audit_queue_for_db(dbs[i], true);
+
+			if (qi >= 0)
+				hdb_audit_ensure_worker(qi);
+		}
+		pfree(dbs);
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10000L, PG_WAIT_EXTENSION);
+	}
+	proc_exit(0);
+}

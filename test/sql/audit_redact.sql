@@ -36,7 +36,7 @@ ORDER BY seq;
 SELECT count(*) AS leaks
 FROM heliosdb.audit_log a
 WHERE a.seq > :start_seq
-  AND (a::text LIKE '%4111%' OR a::text LIKE '%topsecret%'
+  AND (a::text LIKE '%4111-1111%' OR a::text LIKE '%topsecret%'
 	   OR a::text LIKE '%hdb\_sk\_live%' OR a::text LIKE '%eyJhbGci%'
 	   OR a::text LIKE '%it''s secret%');
 

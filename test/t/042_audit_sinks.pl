@@ -13,6 +13,7 @@ $node->init;
 my $file = $node->basedir . '/audit.json';
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'heliosdb'
+wal_level = replica
 heliosdb.audit_destination = 'database, file, log'
 heliosdb.audit_file = '$file'
 log_statement = none
@@ -104,6 +105,19 @@ is($node->safe_psql('postgres',
 	'4', 'records stored in the table');
 like(slurp_file($node->logfile), qr/could not open audit file/,
 	'the writer reports the file it cannot open');
+
+# Retention: the writer deletes records older than
+# heliosdb.audit_retention_days when it starts and every hour after.
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET heliosdb.audit_file});
+$node->safe_psql('postgres', q{
+	UPDATE heliosdb.audit_log SET "timestamp" = now() - interval '400 days'
+	WHERE seq <= 2});
+$node->restart;
+ok($node->poll_query_until('postgres',
+		q{SELECT min(seq) = 3 FROM heliosdb.audit_log}),
+	'the writer expired the records older than the retention period');
+is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
+	't', 'what remains verifies');
 
 $node->stop;
 done_testing();
