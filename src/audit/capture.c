@@ -973,8 +973,13 @@ audit_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			if (!XLogRecPtrIsInvalid(hdb_audit_last_lsn))
+			if (XLogRecPtrIsInvalid(hdb_audit_last_lsn))
+				break;
+			/* The same promise as the commit: synchronous or not. */
+			if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
 				XLogFlush(hdb_audit_last_lsn);
+			else
+				XLogSetAsyncXactLSN(hdb_audit_last_lsn);
 			hdb_audit_last_lsn = InvalidXLogRecPtr;
 			break;
 		case XACT_EVENT_ABORT:

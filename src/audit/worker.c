@@ -51,6 +51,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
@@ -561,6 +562,14 @@ hdb_audit_worker_main(Datum arg)
 	hdb_audit_in_worker = true;
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("heliosdb audit writer");
+
+	/*
+	 * The writer's commits need not wait for a flush: a batch lost in a
+	 * crash takes its stored LSN with it, so the batch is recovered from
+	 * WAL again.  (A checkpoint, which could remove that WAL, flushes the
+	 * commit first.)
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	my_qi = hdb_audit_queue_for_db(dboid, true);
 	if (my_qi < 0)
