@@ -1,0 +1,135 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_internal.h
+ *	  Declarations shared by the files of the audit module only.
+ *
+ * Flow of a record: a hook in the audited backend (capture.c) builds an
+ * HdbAuditRecord, formats it once as a JSON object (format.c) and hands
+ * the text to the queue (queue.c).  The queue first writes the text to WAL
+ * as a non-transactional logical message and then copies it, tagged with
+ * the message's end LSN, into the ring of the backend's database.  The
+ * database's background worker (worker.c) takes records from its ring in
+ * order and writes them to the configured sinks; the database sink stores
+ * the LSN of the last record it committed, and on start-up the worker
+ * reads WAL from that point, so that every record whose message reached
+ * disk is materialized exactly once.
+ *
+ * Shared memory (HdbAuditShared): one HdbAuditQueue per database that has
+ * captured records since start-up, at most heliosdb.audit_max_databases.
+ * Each queue has its own LWLock (tranche "heliosdb_audit", one lock per
+ * queue plus one, the last, which guards claiming queues) and protects
+ * with it: dboid, head, tail, the counters and worker state.  Only the
+ * queue's worker advances tail; backends advance head.  The record bytes
+ * between tail and head do not change until tail passes them, so the
+ * worker reads them without the lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_INTERNAL_H
+#define AUDIT_INTERNAL_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+
+#include "audit/hdb_audit.h"
+
+/* Prefix of the logical WAL messages carrying records. */
+#define HDB_AUDIT_WAL_PREFIX "heliosdb.audit"
+
+/* GUCs (audit.c) */
+extern bool hdb_audit_enabled;
+extern int	hdb_audit_events_mask;
+extern int	hdb_audit_destinations;
+extern char *hdb_audit_file;
+extern bool hdb_audit_log_query_text;
+extern bool hdb_audit_redact;
+extern int	hdb_audit_retention_days;
+extern char *hdb_audit_exclude_roles;
+extern int	hdb_audit_queue_size_kb;
+extern int	hdb_audit_max_databases;
+
+/* Destinations (bits of hdb_audit_destinations) */
+#define HDB_AUDIT_DEST_DATABASE	0x01
+#define HDB_AUDIT_DEST_FILE		0x02
+#define HDB_AUDIT_DEST_LOG		0x04
+
+/* Worker states of a queue */
+typedef enum HdbAuditWorkerState
+{
+	HDB_AUDIT_WORKER_NONE = 0,	/* not running, may be launched */
+	HDB_AUDIT_WORKER_STARTING,	/* launched, replaying WAL */
+	HDB_AUDIT_WORKER_READY		/* consuming the ring */
+} HdbAuditWorkerState;
+
+typedef struct HdbAuditQueue
+{
+	Oid			dboid;			/* InvalidOid: free */
+	HdbAuditWorkerState worker_state;
+	int			worker_pid;
+	int			worker_procno;	/* its PGPROC, for its latch */
+	TimestampTz launched_at;	/* last launch attempt */
+	uint64		head;			/* byte position of the next record */
+	uint64		tail;			/* byte position of the oldest record */
+	uint64		enqueued;		/* records enqueued since start-up */
+	uint64		written;		/* records taken off the ring and stored */
+	uint64		replayed;		/* records recovered from WAL */
+	uint64		dropped;		/* records lost; stays 0 by design */
+	uint64		waits;			/* enqueues that waited for space */
+	ConditionVariable space_cv; /* broadcast when tail advances */
+	ConditionVariable written_cv;	/* broadcast when written grows */
+	/* the ring: hdb_audit_ring_size() bytes follow, see queue.c */
+} HdbAuditQueue;
+
+typedef struct HdbAuditShared
+{
+	int			num_queues;
+	Size		ring_size;
+	/* num_queues queues follow, each padded to queue_stride() */
+} HdbAuditShared;
+
+/* A record in a ring: header, then len bytes of JSON text. */
+typedef struct HdbAuditRingEntry
+{
+	uint32		len;			/* bytes of text that follow */
+	uint32		pad;
+	XLogRecPtr	lsn;			/* end of its WAL message */
+} HdbAuditRingEntry;
+
+/* queue.c */
+extern HdbAuditShared *hdb_audit_shared;
+extern void hdb_audit_queue_init(void);
+extern HdbAuditQueue *hdb_audit_queue_get(int i);
+extern char *hdb_audit_queue_ring(HdbAuditQueue *q);
+extern LWLock *hdb_audit_queue_lock(int i);
+extern int	hdb_audit_queue_for_db(Oid dboid, bool claim);
+extern void hdb_audit_enqueue(const char *text, int len);
+extern void hdb_audit_ensure_worker(int qi);
+extern void hdb_audit_release_database(Oid dboid);
+extern void hdb_audit_register_launcher(void);
+extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
+								Size len);
+
+extern XLogRecPtr hdb_audit_last_lsn;
+
+/* format.c */
+extern char *hdb_audit_format(const HdbAuditRecord *rec, int *len);
+extern char *hdb_audit_scrub_secrets(const char *s);
+extern bool hdb_audit_has_secret(const char *s);
+
+/* redact.c */
+extern char *hdb_audit_redact_query(const char *query, int len, bool all);
+
+/* capture.c */
+extern void hdb_audit_capture_init(void);
+extern bool hdb_audit_in_worker;
+extern bool hdb_audit_event_enabled(HdbAuditEventType type);
+
+/* worker.c */
+extern void hdb_audit_worker_main(Datum arg);
+extern void hdb_audit_launcher_main(Datum arg);
+
+#endif							/* AUDIT_INTERNAL_H */

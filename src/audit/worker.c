@@ -1,0 +1,711 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The audit writer: one background worker per database that captures
+ *	  records.  It recovers from WAL the records that were not stored when
+ *	  it last stopped, then moves records from its database's ring to the
+ *	  sinks, and expires old records.
+ *
+ * Start-up:
+ *	1. Read heliosdb.audit_state: the end LSN of the last record stored.
+ *	2. Make sure the replication slot heliosdb_audit_<database oid> exists;
+ *	   its restart_lsn follows the stored LSN, so WAL that still holds
+ *	   records not stored is kept.
+ *	3. Read WAL from the stored LSN to its flushed end and store every
+ *	   audit message of this database found there.
+ *	4. Serve the ring, skipping records whose LSN is not past the stored
+ *	   one (they were recovered from WAL in step 3).
+ *
+ * A batch of records is stored in one transaction, by
+ * heliosdb._audit_append(), which also chains the hashes and advances the
+ * stored LSN; only after its commit does the ring's tail move, so a crash
+ * of the worker leaves the records in the ring (and in WAL).  The file
+ * sink is written before that commit (at least once), the log sink after.
+ *
+ * Signals follow pg_cron's worker: SIGHUP rereads the configuration (and
+ * reopens the audit file), SIGTERM makes the worker store what it holds
+ * and exit with status 0, so that the postmaster does not restart it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xlogreader.h"
+#include "access/xlogutils.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/message.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "audit/audit_internal.h"
+
+PGDLLEXPORT void hdb_audit_worker_main(Datum arg);
+
+/* Records stored per transaction at most. */
+#define BATCH_RECORDS	500
+/* Seconds between checks for the extension and for expired records. */
+#define MAINTENANCE_INTERVAL_MS	10000
+#define RETENTION_INTERVAL_MS	3600000
+
+static volatile sig_atomic_t got_sigterm = false;
+
+static int	my_qi = -1;
+static XLogRecPtr stored_lsn = InvalidXLogRecPtr;
+static FILE *audit_fp = NULL;
+static char *audit_fp_path = NULL;
+static TimestampTz last_slot_update = 0;
+
+typedef struct Batch
+{
+	int			n;
+	XLogRecPtr	max_lsn;
+	char	   *texts[BATCH_RECORDS];
+	int			lens[BATCH_RECORDS];
+} Batch;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * On exit, free the queue's worker state.  After an error (status 1) the
+ * postmaster starts the worker again by itself, so it stays "starting" and
+ * backends do not launch another one.
+ */
+static void
+worker_exit(int code, Datum arg)
+{
+	HdbAuditQueue *q;
+	LWLock	   *lock;
+
+	if (my_qi < 0)
+		return;
+	q = hdb_audit_queue_get(my_qi);
+	lock = hdb_audit_queue_lock(my_qi);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (q->worker_pid == MyProcPid)
+	{
+		q->worker_pid = 0;
+		q->worker_state = code == 0 ? HDB_AUDIT_WORKER_NONE :
+			HDB_AUDIT_WORKER_STARTING;
+	}
+	LWLockRelease(lock);
+	ConditionVariableBroadcast(&q->written_cv);
+}
+
+static void
+slot_name(char *buf, Oid dboid)
+{
+	snprintf(buf, NAMEDATALEN, "heliosdb_audit_%u", dboid);
+}
+
+/*
+ * Acquire (creating it if needed) the slot that keeps the WAL this
+ * database's records may still have to be recovered from.  Without WAL
+ * for replication or without free slots, the worker runs without it and
+ * says so: records are then safe across crashes only while the WAL since
+ * the last stored record has not been recycled.
+ */
+static void
+acquire_slot(void)
+{
+	char		name[NAMEDATALEN];
+
+	if (wal_level < WAL_LEVEL_REPLICA || max_replication_slots == 0)
+	{
+		ereport(LOG,
+				(errmsg("heliosdb audit writer runs without a replication slot"),
+				 errdetail("wal_level is minimal or max_replication_slots is 0.")));
+		return;
+	}
+	slot_name(name, MyDatabaseId);
+	if (SearchNamedReplicationSlot(name, true) != NULL)
+	{
+		ReplicationSlotAcquire(name, true);
+		return;
+	}
+	ReplicationSlotCreate(name, false, RS_PERSISTENT, false);
+	ReplicationSlotReserveWal();
+	ReplicationSlotMarkDirty();
+	ReplicationSlotSave();
+}
+
+/* Let the slot release WAL up to the last stored record. */
+static void
+advance_slot(bool force)
+{
+	TimestampTz now;
+
+	if (MyReplicationSlot == NULL || XLogRecPtrIsInvalid(stored_lsn))
+		return;
+	now = GetCurrentTimestamp();
+	if (!force && !TimestampDifferenceExceeds(last_slot_update, now, 1000))
+		return;
+	last_slot_update = now;
+	if (MyReplicationSlot->data.restart_lsn >= stored_lsn)
+		return;
+	SpinLockAcquire(&MyReplicationSlot->mutex);
+	MyReplicationSlot->data.restart_lsn = stored_lsn;
+	SpinLockRelease(&MyReplicationSlot->mutex);
+	ReplicationSlotMarkDirty();
+	ReplicationSlotsComputeRequiredLSN();
+}
+
+static void
+open_audit_file(void)
+{
+	if (audit_fp != NULL)
+	{
+		fclose(audit_fp);
+		audit_fp = NULL;
+	}
+	if (!(hdb_audit_destinations & HDB_AUDIT_DEST_FILE) ||
+		hdb_audit_file == NULL || hdb_audit_file[0] == '\0')
+		return;
+	audit_fp = fopen(hdb_audit_file, "a");
+	if (audit_fp == NULL)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not open audit file \"%s\": %m", hdb_audit_file)));
+	else
+	{
+		if (audit_fp_path)
+			pfree(audit_fp_path);
+		audit_fp_path = MemoryContextStrdup(TopMemoryContext, hdb_audit_file);
+	}
+}
+
+/* Whether the extension is (still) installed; in a transaction. */
+static bool
+extension_installed(void)
+{
+	return OidIsValid(get_extension_oid("heliosdb", true));
+}
+
+/*
+ * Store a batch: file sink first, then the table and the stored LSN in one
+ * transaction, then the log sink.  Returns false when the extension has
+ * gone (nothing stored).
+ */
+static bool
+store_batch(Batch *b)
+{
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTARRAYOID, PG_LSNOID, BOOLOID};
+	Datum	   *elems;
+	int			ret;
+	bool		installed;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (b->n == 0)
+		return true;
+
+	if ((hdb_audit_destinations & HDB_AUDIT_DEST_FILE))
+	{
+		if (audit_fp == NULL ||
+			(audit_fp_path && strcmp(audit_fp_path, hdb_audit_file) != 0))
+			open_audit_file();
+		if (audit_fp != NULL)
+		{
+			for (int i = 0; i < b->n; i++)
+			{
+				fwrite(b->texts[i], 1, b->lens[i], audit_fp);
+				fputc('\n', audit_fp);
+			}
+			if (fflush(audit_fp) != 0)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not write audit file \"%s\": %m",
+								hdb_audit_file)));
+		}
+	}
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "storing audit records");
+
+	installed = extension_installed();
+	if (installed)
+	{
+		elems = palloc(sizeof(Datum) * b->n);
+		for (int i = 0; i < b->n; i++)
+			elems[i] = PointerGetDatum(cstring_to_text_with_len(b->texts[i],
+																b->lens[i]));
+		args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
+												  false, TYPALIGN_INT));
+		args[1] = LSNGetDatum(b->max_lsn);
+		args[2] = BoolGetDatum((hdb_audit_destinations &
+								HDB_AUDIT_DEST_DATABASE) != 0);
+		ret = SPI_execute_with_args("SELECT heliosdb._audit_append($1, $2, $3)",
+									3, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not store audit records: SPI error %d", ret);
+	}
+
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (!installed)
+		return false;
+	if (b->max_lsn > stored_lsn)
+		stored_lsn = b->max_lsn;
+	advance_slot(false);
+
+	if (hdb_audit_destinations & HDB_AUDIT_DEST_LOG)
+	{
+		for (int i = 0; i < b->n; i++)
+			ereport(LOG_SERVER_ONLY,
+					(errmsg_internal("%.*s", b->lens[i], b->texts[i]),
+					 errhidestmt(true), errhidecontext(true)));
+	}
+	return true;
+}
+
+static void
+batch_add(Batch *b, const char *text, int len, XLogRecPtr lsn)
+{
+	b->texts[b->n] = pnstrdup(text, len);
+	b->lens[b->n] = len;
+	b->n++;
+	if (lsn > b->max_lsn)
+		b->max_lsn = lsn;
+}
+
+/* Stop for good: the extension was dropped from this database. */
+static void
+retire(void)
+{
+	HdbAuditQueue *q = hdb_audit_queue_get(my_qi);
+	LWLock	   *lock = hdb_audit_queue_lock(my_qi);
+	char		name[NAMEDATALEN];
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	q->dropped += q->enqueued - q->written;
+	q->written = q->enqueued;
+	q->tail = q->head;
+	LWLockRelease(lock);
+	ConditionVariableBroadcast(&q->space_cv);
+
+	if (MyReplicationSlot != NULL)
+	{
+		slot_name(name, MyDatabaseId);
+		ReplicationSlotRelease();
+		ReplicationSlotDrop(name, true);
+	}
+	ereport(LOG,
+			(errmsg("heliosdb audit writer stops: the extension is not installed in this database")));
+	proc_exit(0);
+}
+
+/*
+ * Read WAL from the stored LSN to its flushed end and store the audit
+ * messages of this database found there.
+ */
+static void
+recover_from_wal(void)
+{
+	ReadLocalXLogPageNoWaitPrivate *priv;
+	XLogReaderState *reader;
+	XLogRecPtr	first;
+	Batch	   *b;
+	MemoryContext cxt;
+	MemoryContext old;
+	HdbAuditQueue *q = hdb_audit_queue_get(my_qi);
+	LWLock	   *lock = hdb_audit_queue_lock(my_qi);
+	uint64		recovered = 0;
+
+	if (XLogRecPtrIsInvalid(stored_lsn))
+		return;
+	/* The reader lives in one context, the batch's texts in another. */
+	old = MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext,
+													  "heliosdb audit WAL reader",
+													  ALLOCSET_DEFAULT_SIZES));
+	b = palloc0(sizeof(Batch));
+	cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb audit recovery",
+								ALLOCSET_DEFAULT_SIZES);
+
+	priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
+	reader = XLogReaderAllocate(wal_segment_size, NULL,
+								XL_ROUTINE(.page_read = &read_local_xlog_page_no_wait,
+										   .segment_open = &wal_segment_open,
+										   .segment_close = &wal_segment_close),
+								priv);
+	if (reader == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while allocating a WAL reading processor.")));
+
+	first = XLogFindNextRecord(reader, stored_lsn);
+	if (XLogRecPtrIsInvalid(first))
+	{
+		XLogReaderFree(reader);
+		MemoryContextDelete(cxt);
+		MemoryContextDelete(MemoryContextSwitchTo(old));
+		return;
+	}
+
+	for (;;)
+	{
+		char	   *errormsg;
+		XLogRecord *record = XLogReadRecord(reader, &errormsg);
+
+		if (record == NULL)
+		{
+			if (!priv->end_of_wal && errormsg)
+				ereport(WARNING,
+						(errmsg("heliosdb audit recovery stopped at %X/%X: %s",
+								LSN_FORMAT_ARGS(reader->EndRecPtr), errormsg)));
+			break;
+		}
+		if (XLogRecGetRmid(reader) == RM_LOGICALMSG_ID &&
+			(XLogRecGetInfo(reader) & ~XLR_INFO_MASK) == XLOG_LOGICAL_MESSAGE)
+		{
+			xl_logical_message *m = (xl_logical_message *) XLogRecGetData(reader);
+
+			if (m->dbId == MyDatabaseId && !m->transactional &&
+				m->prefix_size == sizeof(HDB_AUDIT_WAL_PREFIX) &&
+				strcmp(m->message, HDB_AUDIT_WAL_PREFIX) == 0 &&
+				reader->EndRecPtr > stored_lsn)
+			{
+				MemoryContext rcxt = MemoryContextSwitchTo(cxt);
+
+				batch_add(b, m->message + m->prefix_size, m->message_size,
+						  reader->EndRecPtr);
+				MemoryContextSwitchTo(rcxt);
+				recovered++;
+				if (b->n == BATCH_RECORDS)
+				{
+					if (!store_batch(b))
+						retire();
+					b->n = 0;
+					b->max_lsn = InvalidXLogRecPtr;
+					MemoryContextReset(cxt);
+				}
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (b->n > 0 && !store_batch(b))
+		retire();
+	XLogReaderFree(reader);
+	MemoryContextDelete(cxt);
+	MemoryContextDelete(MemoryContextSwitchTo(old));
+
+	if (recovered > 0)
+		ereport(LOG,
+				(errmsg("heliosdb audit writer recovered " UINT64_FORMAT " records from WAL",
+						recovered)));
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	q->replayed += recovered;
+	LWLockRelease(lock);
+}
+
+/* Read heliosdb.audit_state; false when the extension is not installed. */
+static bool
+load_state(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = extension_installed();
+	if (installed &&
+		SPI_execute("SELECT stored_lsn FROM heliosdb.audit_state", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			stored_lsn = DatumGetLSN(d);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	return installed;
+}
+
+/* Expire records and check that the extension is still there. */
+static void
+maintenance(bool retention)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = extension_installed();
+	if (installed && retention && hdb_audit_retention_days > 0)
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(hdb_audit_retention_days)};
+
+		pgstat_report_activity(STATE_RUNNING, "expiring audit records");
+		SPI_execute_with_args("SELECT heliosdb.audit_expire($1)", 1,
+							  argtypes, args, NULL, false, 0);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (!installed)
+		retire();
+}
+
+/*
+ * Take up to BATCH_RECORDS records off the ring and store them.  Returns
+ * the number of records taken.
+ */
+static int
+serve_ring(MemoryContext cxt)
+{
+	HdbAuditQueue *q = hdb_audit_queue_get(my_qi);
+	LWLock	   *lock = hdb_audit_queue_lock(my_qi);
+	uint64		pos;
+	uint64		head;
+	int			taken = 0;
+	Batch	   *b;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	LWLockAcquire(lock, LW_SHARED);
+	pos = q->tail;
+	head = q->head;
+	LWLockRelease(lock);
+
+	b = palloc0(sizeof(Batch));
+	while (pos < head && taken < BATCH_RECORDS)
+	{
+		HdbAuditRingEntry e;
+		char	   *text;
+
+		hdb_audit_ring_read(q, pos, (char *) &e, sizeof(e));
+		text = palloc(e.len + 1);
+		hdb_audit_ring_read(q, pos + sizeof(e), text, e.len);
+		text[e.len] = '\0';
+		/* Already recovered from WAL at start-up? */
+		if (e.lsn > stored_lsn)
+		{
+			b->texts[b->n] = text;
+			b->lens[b->n] = e.len;
+			b->n++;
+			b->max_lsn = Max(b->max_lsn, e.lsn);
+		}
+		pos += MAXALIGN(sizeof(e) + e.len);
+		taken++;
+	}
+	if (taken > 0)
+	{
+		if (!store_batch(b))
+			retire();
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		q->tail = pos;
+		q->written += taken;
+		LWLockRelease(lock);
+		ConditionVariableBroadcast(&q->space_cv);
+		ConditionVariableBroadcast(&q->written_cv);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt);
+	return taken;
+}
+
+void
+hdb_audit_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	HdbAuditQueue *q;
+	LWLock	   *lock;
+	MemoryContext loop_cxt;
+	TimestampTz last_maintenance = 0;
+	TimestampTz last_retention = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, worker_sigterm);
+	BackgroundWorkerUnblockSignals();
+
+	hdb_audit_in_worker = true;
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("heliosdb audit writer");
+
+	/*
+	 * The writer's commits need not wait for a flush: a batch lost in a
+	 * crash takes its stored LSN with it, so the batch is recovered from
+	 * WAL again.  (A checkpoint, which could remove that WAL, flushes the
+	 * commit first.)
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	my_qi = hdb_audit_queue_for_db(dboid, true);
+	if (my_qi < 0)
+		proc_exit(0);
+	q = hdb_audit_queue_get(my_qi);
+	lock = hdb_audit_queue_lock(my_qi);
+
+	/* One writer per database: leave if another one runs. */
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (q->worker_pid != 0 && q->worker_pid != MyProcPid)
+	{
+		LWLockRelease(lock);
+		my_qi = -1;
+		proc_exit(0);
+	}
+	q->worker_pid = MyProcPid;
+	q->worker_procno = MyProc->pgprocno;
+	q->worker_state = HDB_AUDIT_WORKER_STARTING;
+	LWLockRelease(lock);
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	if (!load_state())
+		retire();
+	acquire_slot();
+	recover_from_wal();
+	advance_slot(true);
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	q->worker_state = HDB_AUDIT_WORKER_READY;
+	LWLockRelease(lock);
+	ConditionVariableBroadcast(&q->written_cv);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext,
+									 "heliosdb audit writer loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		TimestampTz now;
+		int			taken;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			open_audit_file();
+		}
+
+		taken = serve_ring(loop_cxt);
+
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(last_maintenance, now,
+									   MAINTENANCE_INTERVAL_MS))
+		{
+			bool		retention = TimestampDifferenceExceeds(last_retention, now,
+															   RETENTION_INTERVAL_MS);
+
+			maintenance(retention);
+			last_maintenance = now;
+			if (retention)
+				last_retention = now;
+			advance_slot(true);
+		}
+
+		if (taken > 0)
+			continue;
+		if (got_sigterm)
+			break;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+	}
+
+	advance_slot(true);
+	if (audit_fp != NULL)
+		fclose(audit_fp);
+	proc_exit(0);
+}
+
+/*
+ * The launcher: a static worker, without a database, that starts the
+ * writer of every database holding an audit replication slot, at server
+ * start (so that records left in WAL by a crash are recovered and old
+ * records expire without waiting for a statement to be audited) and every
+ * ten seconds after (a writer that stopped on an error is started again
+ * even when nothing new is queued).  Databases without a slot (wal_level
+ * minimal) get their writer from the first backend that queues a record.
+ */
+PGDLLEXPORT void hdb_audit_launcher_main(Datum arg);
+
+void
+hdb_audit_launcher_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, worker_sigterm);
+	BackgroundWorkerUnblockSignals();
+	hdb_audit_in_worker = true;
+	pgstat_report_appname("heliosdb audit launcher");
+
+	while (!got_sigterm)
+	{
+		Oid		   *dbs = palloc(sizeof(Oid) * Max(max_replication_slots, 1));
+		int			ndbs = 0;
+		const char *prefix = "heliosdb_audit_";
+
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		for (int i = 0; i < max_replication_slots; i++)
+		{
+			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+			const char *name = NameStr(s->data.name);
+
+			if (s->in_use && strncmp(name, prefix, strlen(prefix)) == 0)
+				dbs[ndbs++] = (Oid) strtoul(name + strlen(prefix), NULL, 10);
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+
+		for (int i = 0; i < ndbs; i++)
+		{
+			int			qi = hdb_audit_queue_for_db(dbs[i], true);
+
+			if (qi >= 0)
+				hdb_audit_ensure_worker(qi);
+		}
+		pfree(dbs);
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10000L, PG_WAIT_EXTENSION);
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,123 @@
+# The file sink (JSON lines, reopened on SIGHUP for rotation) and the log
+# sink (one JSON record per server-log line), and that no secret reaches
+# any sink: not the table, not the file, not the server log.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+
+my $node = PostgreSQL::Test::Cluster->new('audit_sinks');
+$node->init;
+my $file = $node->basedir . '/audit.json';
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'heliosdb'
+wal_level = replica
+heliosdb.audit_destination = 'database, file, log'
+heliosdb.audit_file = '$file'
+log_statement = none
+log_min_error_statement = panic
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION heliosdb;
+	CREATE TABLE notes (id int, body text);
+	CREATE ROLE sink_role PASSWORD 'pw-never-logged-1';
+	ALTER ROLE sink_role PASSWORD 'pw-never-logged-2';
+	INSERT INTO notes VALUES (1, 'hdb_sk_live_never_logged_key');
+	INSERT INTO notes VALUES (2, 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bmV2ZXJsb2dnZWQ');
+	SET heliosdb.audit_redact = off;
+	INSERT INTO notes VALUES (3, 'hdb_sk_live_never_logged_key_2');
+	ALTER ROLE sink_role PASSWORD 'pw-never-logged-3';
+	INSERT INTO notes VALUES (4, 'plain visible text');
+});
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'writer caught up');
+
+sub json_lines
+{
+	my ($path) = @_;
+	my @records;
+	open(my $fh, '<', $path) or return ();
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		push @records, decode_json($line);
+	}
+	close $fh;
+	return @records;
+}
+
+# File sink: one JSON object per line, the same records as the table.
+my @records = json_lines($file);
+my $in_table = $node->safe_psql('postgres', 'SELECT count(*) FROM heliosdb.audit_log');
+is(scalar(@records), $in_table, 'file holds as many records as the table');
+my @inserts = grep { ($_->{action} // '') eq 'INSERT' } @records;
+is(scalar(@inserts), 4, 'four INSERT records in the file');
+is($inserts[0]->{query}, 'INSERT INTO notes VALUES ($1, $2)',
+	'file record has the redacted query');
+is($inserts[3]->{query}, q{INSERT INTO notes VALUES (4, 'plain visible text')},
+	'with redaction off, plain literals show in the file');
+ok(defined $inserts[0]->{timestamp} && defined $inserts[0]->{session_id}
+	  && $inserts[0]->{event_type} eq 'data_modification'
+	  && $inserts[0]->{result} eq 'success' && $inserts[0]->{rows_affected} == 1,
+	'file record has the seed fields');
+
+# Log sink: the same records as JSON in the server log.
+my $log = slurp_file($node->logfile);
+my @log_records = map { decode_json($_) }
+  ($log =~ /LOG:  (\{"timestamp".*\})$/mg);
+is(scalar(@log_records), $in_table, 'server log holds one line per record');
+
+# No secret anywhere.
+my $table = $node->safe_psql('postgres', 'SELECT string_agg(a::text, E\'\n\') FROM heliosdb.audit_log a');
+my $text = slurp_file($file);
+for my $secret ('pw-never-logged', 'hdb_sk_live_never', 'eyJhbGciOiJIUzI1NiJ9')
+{
+	unlike($table, qr/\Q$secret\E/, "table has no $secret");
+	unlike($text, qr/\Q$secret\E/, "file has no $secret");
+	unlike($log, qr/\Q$secret\E/, "server log has no $secret");
+}
+
+# Rotation: move the file away, reload; the writer reopens the file name.
+rename($file, "$file.1") or die "rename: $!";
+$node->reload;
+ok($node->poll_query_until('postgres',
+		qq{SELECT (pg_stat_file('$file', true)).size IS NOT NULL}),
+	'writer reopened the file after SIGHUP');
+$node->safe_psql('postgres', "INSERT INTO notes VALUES (5, 'after rotation')");
+$node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()');
+my @new = json_lines($file);
+my @old = json_lines("$file.1");
+ok((grep { ($_->{query} // '') =~ /^INSERT INTO notes/ } @new) == 1,
+	'new records go to the new file');
+is(scalar(@old), scalar(@records), 'the rotated file got nothing more');
+
+# An unwritable file: records still reach the table, a warning says why.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET heliosdb.audit_file = '/nonexistent/dir/audit.json'});
+$node->reload;
+$node->safe_psql('postgres', "INSERT INTO notes VALUES (6, 'no file')");
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'writer goes on without its file');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log WHERE query LIKE 'INSERT INTO notes VALUES ($1, $2)'}),
+	'4', 'records stored in the table');
+like(slurp_file($node->logfile), qr/could not open audit file/,
+	'the writer reports the file it cannot open');
+
+# Retention: the writer deletes records older than
+# heliosdb.audit_retention_days when it starts and every hour after.
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET heliosdb.audit_file});
+$node->safe_psql('postgres', q{
+	UPDATE heliosdb.audit_log SET "timestamp" = now() - interval '400 days'
+	WHERE seq <= 2});
+$node->restart;
+ok($node->poll_query_until('postgres',
+		q{SELECT min(seq) = 3 FROM heliosdb.audit_log}),
+	'the writer expired the records older than the retention period');
+is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
+	't', 'what remains verifies');
+
+$node->stop;
+done_testing();
