@@ -1,13 +1,94 @@
 /*-------------------------------------------------------------------------
  *
  * quota.c
- *	  Set-up of heliosdb's quota module: storage quotas, rate limits and bans.
+ *	  Set-up of heliosdb's quota module: its settings, its shared memory
+ *	  and the init functions of its parts.
+ *
+ * Parts: bucket.c (token buckets in shared memory), ratelimit.c (statement
+ * rate limits), ban.c (connection-time bans and connection rate) and
+ * tenant_limits.c (a tenant's own limits from the registry).
+ *
+ * Limits are PGC_SIGHUP: every backend applies a new value once it has
+ * reloaded its configuration.  The size of the shared table is fixed at
+ * server start.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "utils/guc.h"
+
+#include "common/hdb_common.h"
 #include "quota/hdb_quota.h"
+#include "quota/quota_internal.h"
+
+double		hdb_default_qps_limit = 100;
+double		hdb_rate_limit_per_apikey = 1000;
+double		hdb_rate_limit_per_ip = 100;
+double		hdb_rate_limit_global = 10000;
+int			hdb_rate_limit_burst = 200;
+char	   *hdb_rate_limit_exempt_roles = NULL;
+int			hdb_rate_limit_max_entries = 4096;
+int			hdb_ban_after_violations = 10;
+int			hdb_ban_duration = 60;
+double		hdb_connection_rate_per_ip = 20;
+
+static void
+define_rate(const char *name, const char *desc, double *var, double dflt)
+{
+	DefineCustomRealVariable(name, desc,
+							 "Zero means no limit.",
+							 var, dflt, 0, 1e9,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+}
+
+static void
+define_gucs(void)
+{
+	define_rate("heliosdb.default_qps_limit",
+				"Statements per second of a tenant whose registry entry sets no qps_limit.",
+				&hdb_default_qps_limit, 100);
+	define_rate("heliosdb.rate_limit_per_apikey",
+				"Statements per second of the sessions logged in with one API key.",
+				&hdb_rate_limit_per_apikey, 1000);
+	define_rate("heliosdb.rate_limit_per_ip",
+				"Statements per second of the sessions from one client address.",
+				&hdb_rate_limit_per_ip, 100);
+	define_rate("heliosdb.rate_limit_global",
+				"Statements per second of all limited sessions together.",
+				&hdb_rate_limit_global, 10000);
+	define_rate("heliosdb.connection_rate_per_ip",
+				"New connections per second from one client address.",
+				&hdb_connection_rate_per_ip, 20);
+
+	DefineCustomIntVariable("heliosdb.rate_limit_burst",
+							"Tokens a rate-limit bucket holds at most.",
+							"Statements (or connections) allowed at once after a quiet period.",
+							&hdb_rate_limit_burst, 200, 1, 1000000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("heliosdb.rate_limit_exempt_roles",
+							   "Roles whose members are exempt from rate limits.",
+							   "Superusers are always exempt.",
+							   &hdb_rate_limit_exempt_roles, "",
+							   PGC_SIGHUP, GUC_LIST_INPUT,
+							   hdb_check_exempt_roles, hdb_assign_exempt_roles,
+							   NULL);
+	DefineCustomIntVariable("heliosdb.rate_limit_max_entries",
+							"Tenants, API keys and client addresses tracked at once.",
+							"When all are in use, new ones are refused.",
+							&hdb_rate_limit_max_entries, 4096, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heliosdb.ban_after_violations",
+							"Rate-limit refusals within a minute that ban a client address.",
+							"Zero disables bans.",
+							&hdb_ban_after_violations, 10, 0, 1000000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heliosdb.ban_duration",
+							"How long a banned client address stays banned.",
+							NULL,
+							&hdb_ban_duration, 60, 1, 1000000,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+}
 
 /*
  * Called from _PG_init while the library is preloaded: defines the module's
@@ -16,4 +97,9 @@
 void
 hdb_quota_init(void)
 {
+	define_gucs();
+	hdb_shmem_register("heliosdb quota", hdb_quota_shmem_size,
+					   hdb_quota_shmem_attach, 1);
+	hdb_ratelimit_init();
+	hdb_ban_init();
 }
