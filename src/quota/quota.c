@@ -5,8 +5,10 @@
  *	  and the init functions of its parts.
  *
  * Parts: bucket.c (token buckets in shared memory), ratelimit.c (statement
- * rate limits), ban.c (connection-time bans and connection rate) and
- * tenant_limits.c (a tenant's own limits from the registry).
+ * rate limits and the executor/utility hooks), ban.c (connection-time bans
+ * and connection rate), tenant_limits.c (a tenant's own limits from the
+ * registry), usage.c (measured storage usage in shared memory), storage.c
+ * (storage quota enforcement) and worker.c (the refresh worker).
  *
  * Limits are PGC_SIGHUP: every backend applies a new value once it has
  * reloaded its configuration.  The size of the shared table is fixed at
@@ -15,6 +17,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <limits.h>
 
 #include "utils/guc.h"
 
@@ -32,6 +36,10 @@ int			hdb_rate_limit_max_entries = 4096;
 int			hdb_ban_after_violations = 10;
 int			hdb_ban_duration = 60;
 double		hdb_connection_rate_per_ip = 20;
+int			hdb_default_storage_quota = 10240;
+int			hdb_quota_max_tenants = 1024;
+int			hdb_quota_refresh_interval = 5000;
+char	   *hdb_quota_database = NULL;
 
 static void
 define_rate(const char *name, const char *desc, double *var, double dflt)
@@ -88,6 +96,27 @@ define_gucs(void)
 							NULL,
 							&hdb_ban_duration, 60, 1, 1000000,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("heliosdb.default_storage_quota",
+							"Storage quota of a tenant whose registry entry sets none.",
+							NULL,
+							&hdb_default_storage_quota, 10240, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("heliosdb.quota_refresh_interval",
+							"Time between two refreshes of tenant storage usage by the quota worker.",
+							NULL,
+							&hdb_quota_refresh_interval, 5000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("heliosdb.quota_max_tenants",
+							"Tenants whose storage usage is kept in shared memory, over all databases.",
+							"Tenants that do not fit are refused writes.",
+							&hdb_quota_max_tenants, 1024, 1, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("heliosdb.quota_database",
+							   "Database whose tenants' storage usage the quota worker refreshes.",
+							   NULL,
+							   &hdb_quota_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
 /*
@@ -102,4 +131,7 @@ hdb_quota_init(void)
 					   hdb_quota_shmem_attach, 1);
 	hdb_ratelimit_init();
 	hdb_ban_init();
+	hdb_usage_init();
+	hdb_storage_init();
+	hdb_quota_worker_register();
 }

@@ -44,6 +44,10 @@ extern int	hdb_rate_limit_max_entries;
 extern int	hdb_ban_after_violations;
 extern int	hdb_ban_duration;	/* minutes */
 extern double hdb_connection_rate_per_ip;
+extern int	hdb_default_storage_quota;	/* MB */
+extern int	hdb_quota_max_tenants;
+extern int	hdb_quota_refresh_interval;	/* ms */
+extern char *hdb_quota_database;
 
 /* What a rate-limit entry is kept for. */
 typedef enum QuotaKeyKind
@@ -147,5 +151,21 @@ extern void hdb_assign_exempt_roles(const char *newval, void *extra);
 
 /* ban.c */
 extern void hdb_ban_init(void);
+
+/* usage.c */
+extern void hdb_usage_init(void);
+extern uint64 hdb_schema_generation(void);
+extern bool hdb_schemas_changed_in_xact(void);
+extern bool hdb_usage_lookup(const char *tenant, int64 *bytes, bool *overflow);
+extern int	hdb_usage_refresh(void);
+
+/* storage.c */
+struct QueryDesc;
+extern void hdb_storage_init(void);
+extern void hdb_storage_check_query(struct QueryDesc *queryDesc, int eflags);
+extern void hdb_storage_check_utility(Node *stmt);
+
+/* worker.c */
+extern void hdb_quota_worker_register(void);
 
 #endif							/* QUOTA_INTERNAL_H */

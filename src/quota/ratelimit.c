@@ -24,6 +24,9 @@
  * Superusers and members of heliosdb.rate_limit_exempt_roles are exempt,
  * as are background workers and parallel workers.
  *
+ * The same executor and utility hooks also run the storage quota checks
+ * of storage.c, at every nesting level.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -298,6 +301,7 @@ quota_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (nesting_level == 0)
 		ratelimit_check();
+	hdb_storage_check_query(queryDesc, eflags);
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -350,6 +354,7 @@ quota_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	if (nesting_level == 0 && !IsA(pstmt->utilityStmt, TransactionStmt))
 		ratelimit_check();
+	hdb_storage_check_utility(pstmt->utilityStmt);
 
 	nesting_level++;
 	PG_TRY();

@@ -8,7 +8,8 @@
  * are cached.  The tenant module bumps a registry generation after every
  * committed UPDATE, DELETE or TRUNCATE of the registry; a cached entry of
  * an older generation is read again.  That is how heliosdb.tenant_set_quota()
- * reaches every session: at its commit.
+ * reaches every session: at its commit.  An aborted transaction drops the
+ * cache, as it may hold that transaction's own uncommitted change.
  *
  * The registry is read through its unique index on the name, with a fresh
  * catalog snapshot: it must neither depend on the caller's privileges or
@@ -23,6 +24,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "miscadmin.h"
@@ -49,6 +51,18 @@ typedef struct CachedLimits
 } CachedLimits;
 
 static CachedLimits cache;
+static bool callback_registered = false;
+
+/*
+ * A transaction that aborts may have read its own uncommitted change of
+ * the registry, which no generation bump will ever undo: forget it.
+ */
+static void
+limits_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT)
+		cache.valid = false;
+}
 
 /*
  * Read the limits of tenant "name" from the registry.  A missing registry
@@ -113,6 +127,11 @@ hdb_tenant_limits(const char *name)
 {
 	uint64		generation = hdb_registry_generation();
 
+	if (!callback_registered)
+	{
+		RegisterXactCallback(limits_xact_callback, NULL);
+		callback_registered = true;
+	}
 	if (!cache.valid || cache.generation != generation ||
 		strcmp(cache.name, name) != 0)
 	{

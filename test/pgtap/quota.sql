@@ -1,7 +1,7 @@
 -- pgTAP: the quota API's shape, privileges and settings, and the registry
 -- side of tenant_set_quota().
 BEGIN;
-SELECT plan(30);
+SELECT plan(45);
 
 SELECT function_returns('heliosdb', 'tenant_set_quota', ARRAY['text', 'bigint', 'integer'], 'void');
 SELECT is_definer('heliosdb', 'tenant_set_quota', ARRAY['text', 'bigint', 'integer']);
@@ -61,6 +61,31 @@ SELECT throws_ok($$SELECT heliosdb.tenant_set_quota('tap-q', 1, -1)$$, '22023',
 SELECT is(heliosdb.unban('192.0.2.1'), false, 'unknown address was not banned');
 SELECT is(heliosdb.unban('2001:db8::1'), false, 'IPv6 address was not banned');
 SELECT throws_ok($$SELECT heliosdb.unban('192.0.2.0/24')$$, '22023', 'cannot unban a network');
+
+-- Storage quotas: shape, privileges, behaviour.
+SELECT has_table('heliosdb', 'tenant_schema', 'tenant_schema table exists');
+SELECT col_is_pk('heliosdb', 'tenant_schema', 'schema_name', 'a schema belongs to one tenant');
+SELECT fk_ok('heliosdb', 'tenant_schema', 'tenant', 'heliosdb', 'tenant', 'name');
+SELECT function_returns('heliosdb', 'tenant_add_schema', ARRAY['text', 'name'], 'void');
+SELECT function_returns('heliosdb', 'tenant_remove_schema', ARRAY['text', 'name'], 'void');
+SELECT function_returns('heliosdb', 'quota_refresh', ARRAY[]::text[], 'integer');
+SELECT is_definer('heliosdb', 'quota_refresh', ARRAY[]::text[]);
+SELECT columns_are('heliosdb', 'tenant_usage',
+	ARRAY['tenant', 'used_bytes', 'quota_bytes', 'percent', 'refreshed_at']);
+SELECT table_privs_are('heliosdb', 'tenant_usage', 'public', ARRAY[]::text[],
+					   'PUBLIC cannot see usage');
+SELECT function_privs_are('heliosdb', 'quota_refresh', ARRAY[]::text[],
+						  'heliosdb_admin', ARRAY['EXECUTE']);
+
+CREATE SCHEMA tap_q_data;
+CREATE TABLE tap_q_data.t AS SELECT g FROM generate_series(1, 1000) g;
+SELECT lives_ok($$SELECT heliosdb.tenant_add_schema('tap-q', 'tap_q_data')$$, 'schema added');
+SELECT ok(heliosdb.quota_refresh() >= 1, 'quota_refresh measures tenants');
+SELECT is((SELECT used_bytes FROM heliosdb.tenant_usage WHERE tenant = 'tap-q'),
+		  pg_total_relation_size('tap_q_data.t'), 'usage is the size of the schema''s tables');
+SELECT lives_ok($$SELECT heliosdb.tenant_set_quota('tap-q', 100, NULL)$$, 'tiny quota');
+SELECT throws_ok($$INSERT INTO tap_q_data.t VALUES (1)$$, '53100', NULL,
+				 'insert over quota is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
