@@ -114,7 +114,7 @@ define_gucs(void)
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("heliosdb.quota_database",
 							   "Database whose tenants' storage usage the quota worker refreshes.",
-							   NULL,
+							   "An empty string starts no worker.",
 							   &hdb_quota_database, "postgres",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
@@ -133,5 +133,6 @@ hdb_quota_init(void)
 	hdb_ban_init();
 	hdb_usage_init();
 	hdb_storage_init();
-	hdb_quota_worker_register();
+	if (hdb_quota_database[0] != '\0')
+		hdb_quota_worker_register();
 }

@@ -224,6 +224,9 @@ schema_tenant(Oid nspid)
 
 /*
  * Bytes in tables the current transaction created in the tenant's schemas.
+ * Relations that are gone, are no tables or lie outside every tenant schema
+ * are dropped from the list on the way, so that a transaction creating
+ * many ordinary tables (a restore) does not make each check slower.
  */
 static int64
 new_relations_bytes(const char *tenant)
@@ -235,13 +238,16 @@ new_relations_bytes(const char *tenant)
 	{
 		Oid			relid = lfirst_oid(lc);
 		char		relkind = get_rel_relkind(relid);
-		const char *owner;
+		const char *owner = NULL;
 
-		/* Gone (rolled back to a savepoint) or not a table of its own. */
-		if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
+		if (relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW)
+			owner = schema_tenant(get_rel_namespace(relid));
+		if (owner == NULL)
+		{
+			new_relations = foreach_delete_current(new_relations, lc);
 			continue;
-		owner = schema_tenant(get_rel_namespace(relid));
-		if (owner == NULL || strcmp(owner, tenant) != 0)
+		}
+		if (strcmp(owner, tenant) != 0)
 			continue;
 		total += DatumGetInt64(DirectFunctionCall1(pg_total_relation_size,
 												   ObjectIdGetDatum(relid)));

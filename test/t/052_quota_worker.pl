@@ -74,5 +74,12 @@ isnt($node->safe_psql('postgres',
 		q{SELECT refreshed_at FROM heliosdb.tenant_usage WHERE tenant = 'w1'}),
 	$before, 'quota_refresh() refreshes on demand');
 
+# An empty heliosdb.quota_database runs no worker.
+$node->append_conf('postgresql.conf', "heliosdb.quota_database = ''");
+$node->restart;
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'heliosdb quota worker'}),
+	'0', 'no worker without a quota database');
+
 $node->stop;
 done_testing();
