@@ -394,7 +394,8 @@ hdb_quota_record_violation(const QuotaKey *ip, TimestampTz now)
 		e->violations >= hdb_ban_after_violations &&
 		e->banned_until <= now)
 	{
-		e->banned_until = now + (TimestampTz) hdb_ban_duration * USECS_PER_MINUTE;
+		e->banned_until = now +
+			(TimestampTz) hdb_ban_duration * USECS_PER_MINUTE;
 		e->violations = 0;
 	}
 	e->last_seen = now;
