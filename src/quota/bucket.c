@@ -459,21 +459,21 @@ hdb_quota_unban(const QuotaKey *ip)
 
 /*
  * Copy every entry in use into a palloc'd array, and the global bucket
- * into *global; returns the number of entries.  For display only.
+ * into *server; returns the number of entries.  For display only.
  */
 int
-hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *global)
+hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *server)
 {
 	QuotaShared *s = hdb_quota_shared;
 	QuotaEntry *out = palloc(sizeof(QuotaEntry) * s->max_entries);
 	int			n = 0;
 
-	memset(global, 0, sizeof(QuotaEntry));
+	memset(server, 0, sizeof(QuotaEntry));
 	SpinLockAcquire(&s->global_mutex);
-	global->stmt = s->global;
-	global->allowed = s->global_allowed;
-	global->rejected = s->global_rejected;
-	global->last_seen = s->global.last;
+	server->stmt = s->global;
+	server->allowed = s->global_allowed;
+	server->rejected = s->global_rejected;
+	server->last_seen = s->global.last;
 	SpinLockRelease(&s->global_mutex);
 
 	LWLockAcquire(s->lock, LW_SHARED);

@@ -128,7 +128,7 @@ extern TimestampTz hdb_quota_check_connection(const QuotaKey *ip,
 											  TimestampTz now,
 											  QuotaVerdict *verdict);
 extern bool hdb_quota_unban(const QuotaKey *ip);
-extern int	hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *global);
+extern int	hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *server);
 extern void hdb_quota_forget_all(void);
 extern double hdb_quota_tokens_now(const QuotaBucket *b, TimestampTz now);
 

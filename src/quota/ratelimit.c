@@ -446,15 +446,15 @@ hdb_rate_limit_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
 	QuotaEntry *entries;
-	QuotaEntry	global;
+	QuotaEntry	server;
 	int			n;
 
 	require_shared();
 	InitMaterializedSRF(fcinfo, 0);
 
-	n = hdb_quota_copy_entries(&entries, &global);
-	global.stmt.rate = hdb_rate_limit_global;
-	status_row(rsinfo->setResult, rsinfo->setDesc, "global", NULL, &global,
+	n = hdb_quota_copy_entries(&entries, &server);
+	server.stmt.rate = hdb_rate_limit_global;
+	status_row(rsinfo->setResult, rsinfo->setDesc, "global", NULL, &server,
 			   now);
 	for (int i = 0; i < n; i++)
 		status_row(rsinfo->setResult, rsinfo->setDesc,
