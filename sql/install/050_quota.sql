@@ -237,3 +237,11 @@ CREATE VIEW @extschema@.tenant_usage AS
 		  LEFT JOIN @extschema@._tenant_usage() u ON u.tenant = t.name) q;
 REVOKE ALL ON @extschema@.tenant_usage FROM PUBLIC;
 GRANT SELECT ON @extschema@.tenant_usage TO heliosdb_admin;
+
+-- Cost of one bucket check in microseconds, for test/bench/quota.
+CREATE FUNCTION @extschema@._rate_limit_bench(iterations integer)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'hdb_rate_limit_bench'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@._rate_limit_bench(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._rate_limit_bench(integer) TO heliosdb_admin;

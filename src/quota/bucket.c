@@ -494,6 +494,22 @@ hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *server)
 }
 
 /*
+ * Forget the entry of one key, if there is one.
+ */
+void
+hdb_quota_forget(const QuotaKey *key)
+{
+	QuotaShared *s = hdb_quota_shared;
+	int			slot;
+
+	LWLockAcquire(s->lock, LW_EXCLUSIVE);
+	slot = table_find(key, key_hash(key));
+	if (slot >= 0)
+		table_delete(slot);
+	LWLockRelease(s->lock);
+}
+
+/*
  * Forget every bucket, violation and ban.
  */
 void

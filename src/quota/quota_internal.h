@@ -54,7 +54,8 @@ typedef enum QuotaKeyKind
 {
 	QUOTA_KEY_TENANT = 1,		/* tenant name */
 	QUOTA_KEY_APIKEY,			/* API key id (context user id) */
-	QUOTA_KEY_IP				/* client address: family byte + address */
+	QUOTA_KEY_IP,				/* client address: family byte + address */
+	QUOTA_KEY_BENCH				/* _rate_limit_bench()'s own entry */
 } QuotaKeyKind;
 
 #define QUOTA_KEY_MAX HDB_USER_ID_MAX
@@ -130,6 +131,7 @@ extern TimestampTz hdb_quota_check_connection(const QuotaKey *ip,
 extern bool hdb_quota_unban(const QuotaKey *ip);
 extern int	hdb_quota_copy_entries(QuotaEntry **entries, QuotaEntry *server);
 extern void hdb_quota_forget_all(void);
+extern void hdb_quota_forget(const QuotaKey *key);
 extern double hdb_quota_tokens_now(const QuotaBucket *b, TimestampTz now);
 
 /* A tenant's own limits from the registry (tenant_limits.c). */

@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/planner.h"
+#include "portability/instr_time.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -394,6 +395,8 @@ kind_name(uint8 kind)
 			return "apikey";
 		case QUOTA_KEY_IP:
 			return "ip";
+		case QUOTA_KEY_BENCH:
+			return "bench";
 	}
 	return "unknown";
 }
@@ -473,4 +476,40 @@ hdb_rate_limit_reset(PG_FUNCTION_ARGS)
 	require_shared();
 	hdb_quota_forget_all();
 	PG_RETURN_VOID();
+}
+
+/*
+ * _rate_limit_bench(iterations): microseconds one bucket check costs in
+ * this backend (clock read, table lookup under the shared LWLock, refill
+ * under the entry's spinlock), averaged over "iterations" checks of a
+ * private entry that is removed afterwards.  For test/bench/quota.
+ */
+PG_FUNCTION_INFO_V1(hdb_rate_limit_bench);
+Datum
+hdb_rate_limit_bench(PG_FUNCTION_ARGS)
+{
+	int32		iterations = PG_GETARG_INT32(0);
+	QuotaKey	key;
+	instr_time	start;
+	instr_time	elapsed;
+
+	require_shared();
+	if (iterations < 1 || iterations > 100000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("iterations must be between 1 and 100000000")));
+
+	hdb_quota_key_text(&key, QUOTA_KEY_BENCH, "bench");
+	INSTR_TIME_SET_CURRENT(start);
+	for (int32 i = 0; i < iterations; i++)
+	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		(void) hdb_quota_take(&key, 1e9, GetCurrentTimestamp());
+	}
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	hdb_quota_forget(&key);
+
+	PG_RETURN_FLOAT8(INSTR_TIME_GET_DOUBLE(elapsed) * 1000000.0 / iterations);
 }

@@ -1,7 +1,7 @@
 -- pgTAP: the quota API's shape, privileges and settings, and the registry
 -- side of tenant_set_quota().
 BEGIN;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT function_returns('heliosdb', 'tenant_set_quota', ARRAY['text', 'bigint', 'integer'], 'void');
 SELECT is_definer('heliosdb', 'tenant_set_quota', ARRAY['text', 'bigint', 'integer']);
@@ -61,6 +61,13 @@ SELECT throws_ok($$SELECT heliosdb.tenant_set_quota('tap-q', 1, -1)$$, '22023',
 SELECT is(heliosdb.unban('192.0.2.1'), false, 'unknown address was not banned');
 SELECT is(heliosdb.unban('2001:db8::1'), false, 'IPv6 address was not banned');
 SELECT throws_ok($$SELECT heliosdb.unban('192.0.2.0/24')$$, '22023', 'cannot unban a network');
+
+-- The benchmark helper measures and leaves no entry behind.
+SELECT cmp_ok(heliosdb._rate_limit_bench(1000), '>', 0::float8, 'bench helper measures a cost');
+SELECT is((SELECT count(*) FROM heliosdb.rate_limit_status WHERE kind = 'bench'), 0::bigint,
+		  'bench helper removes its entry');
+SELECT throws_ok($$SELECT heliosdb._rate_limit_bench(0)$$, '22023', NULL,
+				 'bench helper checks its argument');
 
 -- Storage quotas: shape, privileges, behaviour.
 SELECT has_table('heliosdb', 'tenant_schema', 'tenant_schema table exists');
