@@ -2,7 +2,7 @@
 -- exemptions, live limit changes, status view, privileges.
 --
 -- Limits are PGC_SIGHUP settings: the test changes them with ALTER SYSTEM
--- and waits (statement by statement, as a backend reloads its
+-- and waits (statement by statement, up to 10 s, as a backend reloads its
 -- configuration between statements) until this session sees them.  Rates
 -- are tiny (0.001/s: no refill during the test) or huge (1e6/s: always
 -- refilled), so that outcomes do not depend on timing.
@@ -50,7 +50,7 @@ SELECT pg_reload_conf();
 \o /dev/null
 SELECT format('SELECT pg_sleep(0.02) WHERE current_setting(%L) <> %L',
 			  'heliosdb.rate_limit_exempt_roles', 'regress_quota_exempt')
-FROM generate_series(1, 250) \gexec
+FROM generate_series(1, 500) \gexec
 \o
 \set ECHO all
 SHOW heliosdb.default_qps_limit;
@@ -127,7 +127,7 @@ SELECT pg_reload_conf();
 \o /dev/null
 SELECT format('SELECT pg_sleep(0.02) WHERE current_setting(%L) <> %L',
 			  'heliosdb.rate_limit_global', '0.001')
-FROM generate_series(1, 250) \gexec
+FROM generate_series(1, 500) \gexec
 \o
 \set ECHO all
 SHOW heliosdb.rate_limit_global;
@@ -156,7 +156,7 @@ SELECT pg_reload_conf();
 \o /dev/null
 SELECT format('SELECT pg_sleep(0.02) WHERE current_setting(%L) <> %L',
 			  'heliosdb.rate_limit_burst', '200')
-FROM generate_series(1, 250) \gexec
+FROM generate_series(1, 500) \gexec
 \o
 \set ECHO all
 SHOW heliosdb.rate_limit_burst;
