@@ -31,6 +31,14 @@ INSERT INTO tam_dml VALUES (1, 'dup', 0), (4, 'four', 4)
 INSERT INTO tam_dml VALUES (1, 'again', 0);
 SELECT * FROM tam_dml ORDER BY id;
 
+-- Under REPEATABLE READ, ON CONFLICT checks the conflicting row is visible.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+INSERT INTO tam_dml VALUES (4, 'four', 4)
+	ON CONFLICT (id) DO UPDATE SET v = 'rr ' || excluded.v RETURNING *;
+INSERT INTO tam_dml VALUES (4, 'four', 4)
+	ON CONFLICT (id) DO UPDATE SET v = 'rr again' RETURNING *;
+ROLLBACK;
+
 -- MERGE.
 MERGE INTO tam_dml t USING (VALUES (3, 'three'), (5, 'five')) s(id, v)
 	ON t.id = s.id
