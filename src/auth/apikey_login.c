@@ -146,21 +146,14 @@ key_table_owner(void)
 	return owner;
 }
 
-/* What as_owner_enter() changed, for as_owner_exit() to restore. */
-typedef struct OwnerScope
-{
-	Oid			userid;
-	int			sec_context;
-	int			nestlevel;
-} OwnerScope;
-
 /*
  * Become the key table's owner, in a restricted security context, with a
  * search_path of pg_catalog only, and connect to SPI with the plans
  * prepared.  An error on the way is cleaned up by the transaction's abort.
+ * Also used by apikey_conn.c, which reads the key table at commit.
  */
-static void
-as_owner_enter(OwnerScope *scope)
+void
+hdb_apikey_owner_enter(HdbOwnerScope *scope)
 {
 	GetUserIdAndSecContext(&scope->userid, &scope->sec_context);
 	SetUserIdAndSecContext(key_table_owner(),
@@ -175,8 +168,8 @@ as_owner_enter(OwnerScope *scope)
 	prepare_plans();
 }
 
-static void
-as_owner_exit(OwnerScope *scope)
+void
+hdb_apikey_owner_exit(HdbOwnerScope *scope)
 {
 	SPI_finish();
 	AtEOXact_GUC(true, scope->nestlevel);
@@ -361,7 +354,7 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 	bool		found;
 	bool		match;
 	HdbLockoutState state;
-	OwnerScope	scope;
+	HdbOwnerScope scope;
 	Oid			roleid;
 	TimestampTz now;
 	HdbLogin	login;
@@ -397,9 +390,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	/* Read the key's row as the table's owner. */
 	InitMaterializedSRF(fcinfo, 0);
-	as_owner_enter(&scope);
+	hdb_apikey_owner_enter(&scope);
 	found = lookup_key(key_id, &row);
-	as_owner_exit(&scope);
+	hdb_apikey_owner_exit(&scope);
 
 	/*
 	 * An unknown key id gets the answer of a wrong secret, so that key ids
@@ -417,7 +410,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	if (!match)
 	{
-		bool		counted = hdb_apikey_lockout_failure(key_id, &state);
+		bool		counted;
+
+		counted = hdb_apikey_lockout_failure(MyDatabaseId, key_id, &state);
 
 		if (state.locked_until != 0 && !counted)
 			refuse_locked(&state);
@@ -427,7 +422,7 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 							timestamptz_to_str(state.locked_until)));
 		refuse(ERRCODE_INVALID_PASSWORD, _("invalid API key"), NULL);
 	}
-	if (!hdb_apikey_lockout_success(key_id, &state))
+	if (!hdb_apikey_lockout_success(MyDatabaseId, key_id, &state))
 		refuse_locked(&state);
 
 	now = GetCurrentTimestamp();
@@ -466,9 +461,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	if (row.needs_touch && !XactReadOnly)
 	{
-		as_owner_enter(&scope);
+		hdb_apikey_owner_enter(&scope);
 		touch_key(key_id);
-		as_owner_exit(&scope);
+		hdb_apikey_owner_exit(&scope);
 	}
 
 	if (hdb_apikey_expiry_warning > 0 &&
