@@ -62,6 +62,9 @@ AS 'MODULE_PATHNAME', 'hdb_apikey_sync'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION @extschema@.apikey_sync() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.apikey_sync() TO heliosdb_admin;
+-- Forget keys a former installation of the extension in this database
+-- left in the copy.
+SELECT @extschema@.apikey_sync();
 
 -- A fresh key from the CSPRNG, its id and its hash.
 CREATE FUNCTION @extschema@._apikey_generate(OUT api_key text, OUT key_id text,

@@ -12,9 +12,13 @@
  * and name, since the hook knows only the name the client asked for), the
  * key id, the SHA-256 of the key, the role, the tenant's uuid, the
  * effective expiry (the grace end of a rotated key if sooner), and whether
- * the key is revoked or rotated.  The permission set and the tenant's name
- * are derived at the first statement, when catalogs are readable, as a SQL
- * login derives them (hdb_apikey_conn_finish()).
+ * the key is revoked or rotated.  This copy is a filter that lets the
+ * hook refuse before the connection is accepted; the key table stays the
+ * authority: at the first statement, when the database is open, the key is
+ * confirmed against its row, and the permission set and tenant are derived
+ * from it as a SQL login derives them (hdb_apikey_conn_finish()).  So a
+ * stale copy can refuse a valid key (fail closed) but never admit a session
+ * with a key the table no longer accepts.
  *
  * Keeping it current: row triggers on heliosdb.apikey (inserts, deletes,
  * also through a dropped tenant's ON DELETE CASCADE, and updates of the
@@ -832,8 +836,9 @@ hdb_apikey_conn_verify(const char *dbname, char *key,
 	}
 
 	match = CRYPTO_memcmp(hash, entry.hash, HDB_APIKEY_HASH_LEN) == 0;
-	explicit_bzero(hash, sizeof(hash));
 	explicit_bzero(entry.hash, sizeof(entry.hash));
+	if (!match)
+		explicit_bzero(hash, sizeof(hash));
 
 	if (!match)
 	{
@@ -870,24 +875,29 @@ hdb_apikey_conn_verify(const char *dbname, char *key,
 	memset(result, 0, sizeof(*result));
 	result->dboid = entry.dboid;
 	strlcpy(result->key_id, key_id, sizeof(result->key_id));
+	memcpy(result->hash, hash, HDB_APIKEY_HASH_LEN);
 	strlcpy(result->role, NameStr(entry.role), sizeof(result->role));
-	result->has_tenant = entry.has_tenant;
-	result->tenant_id = entry.tenant_id;
 	result->expires_at = entry.expires_at;
+	explicit_bzero(hash, sizeof(hash));
 }
 
 /*
  * Complete a connection-time API-key login at the first statement, when
- * the database is open: check that it is the key's database (not another
- * one created under the same name) with heliosdb installed, and derive what
- * a SQL login derives (permission set from the role, tenant name from its
- * uuid).  A key that no longer qualifies ends the connection.
+ * the database is open.  The copy in shared memory that the hook checked
+ * is only a filter: the key table is the authority, and the key must
+ * still be valid there (this also refuses keys of a database dropped and
+ * re-created under the same name, or of an extension dropped and created
+ * again).  Derives what a SQL login derives: the permission set from the
+ * role, the tenant from the row.  A key that no longer qualifies ends the
+ * connection.  Wipes the key's hash.
  */
 void
-hdb_apikey_conn_finish(const HdbApikeyConnLogin *key, HdbLogin *login)
+hdb_apikey_conn_finish(HdbApikeyConnLogin *key, HdbLogin *login)
 {
 	Oid			roleid;
-	char		tenant[HDB_TENANT_NAME_MAX];
+	char	   *tenant;
+	TimestampTz expires_at;
+	bool		confirmed;
 
 	if (key->dboid != MyDatabaseId)
 		ereport(FATAL,
@@ -900,6 +910,14 @@ hdb_apikey_conn_finish(const HdbApikeyConnLogin *key, HdbLogin *login)
 				 errmsg("API key does not belong to this database"),
 				 errdetail("Extension \"heliosdb\" is not installed in this database.")));
 
+	confirmed = hdb_apikey_confirm(key->key_id, key->hash, key->role,
+								   &tenant, &expires_at);
+	if (!confirmed)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("API key is no longer valid"),
+				 errdetail("The key was revoked, expired, deleted or changed after the connection was authorized.")));
+
 	roleid = get_role_oid(key->role, true);
 	if (!OidIsValid(roleid))
 		ereport(FATAL,
@@ -910,14 +928,19 @@ hdb_apikey_conn_finish(const HdbApikeyConnLogin *key, HdbLogin *login)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("role of the API key is a superuser"),
 				 errdetail("API keys cannot act as superuser roles.")));
-	login->permissions = hdb_apikey_role_permissions(roleid);
 
-	if (key->has_tenant && login->tenant == NULL)
-	{
-		if (!hdb_registry_lookup_id(&key->tenant_id, tenant))
-			ereport(FATAL,
-					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-					 errmsg("tenant of the login does not exist")));
-		login->tenant = MemoryContextStrdup(TopMemoryContext, tenant);
-	}
+	login->permissions = hdb_apikey_role_permissions(roleid);
+	login->tenant = tenant ? MemoryContextStrdup(TopMemoryContext, tenant) :
+		NULL;
+	login->expires_at = expires_at;
+
+	if (hdb_apikey_expiry_warning > 0 &&
+		expires_at - GetCurrentTimestamp() <=
+		(int64) hdb_apikey_expiry_warning * USECS_PER_SEC)
+		ereport(WARNING,
+				(errmsg("API key expires soon"),
+				 errdetail("Key \"%s\" expires at %s.", key->key_id,
+						   timestamptz_to_str(expires_at)),
+				 errhint("Replace it with heliosdb.apikey_rotate()."),
+				 errhidestmt(true)));
 }

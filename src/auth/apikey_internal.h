@@ -53,6 +53,9 @@ typedef struct HdbOwnerScope
 
 extern void hdb_apikey_owner_enter(HdbOwnerScope *scope);
 extern void hdb_apikey_owner_exit(HdbOwnerScope *scope);
+extern bool hdb_apikey_confirm(const char *key_id, const uint8 *hash,
+							   const char *role, char **tenant,
+							   TimestampTz *expires_at);
 
 /*
  * A key verified at connection time (apikey_conn.c), kept by conn_login.c
@@ -62,9 +65,8 @@ typedef struct HdbApikeyConnLogin
 {
 	Oid			dboid;			/* database the key belongs to */
 	char		key_id[HDB_APIKEY_ID_LEN + 1];
+	uint8		hash[HDB_APIKEY_HASH_LEN];	/* to confirm against the table */
 	char		role[NAMEDATALEN];
-	bool		has_tenant;
-	pg_uuid_t	tenant_id;
 	TimestampTz expires_at;		/* effective: the grace end if sooner */
 } HdbApikeyConnLogin;
 
@@ -72,7 +74,7 @@ typedef struct HdbApikeyConnLogin
 extern void hdb_apikey_conn_init(void);
 extern void hdb_apikey_conn_verify(const char *dbname, char *key,
 								   HdbApikeyConnLogin *result);
-extern void hdb_apikey_conn_finish(const HdbApikeyConnLogin *key,
+extern void hdb_apikey_conn_finish(HdbApikeyConnLogin *key,
 								   HdbLogin *login);
 
 /* apikey_lockout.c */

@@ -271,6 +271,37 @@ touch_key(const char *key_id)
 }
 
 /*
+ * Confirm a connection-time login against the key table at its first
+ * statement (the connection hook could only check the copy in shared
+ * memory): the row of "key_id" must exist with the same hash and role, and
+ * be neither revoked nor expired.  On success, returns the row's tenant
+ * name (NULL for none, palloc'd) and effective expiry.
+ */
+bool
+hdb_apikey_confirm(const char *key_id, const uint8 *hash, const char *role,
+				   char **tenant, TimestampTz *expires_at)
+{
+	HdbOwnerScope scope;
+	KeyRow		row;
+	bool		found;
+	bool		ok;
+
+	hdb_apikey_owner_enter(&scope);
+	found = lookup_key(key_id, &row);
+	hdb_apikey_owner_exit(&scope);
+	if (!found)
+		return false;
+
+	ok = CRYPTO_memcmp(hash, row.hash, HDB_APIKEY_HASH_LEN) == 0 &&
+		!row.revoked && row.expires_at > GetCurrentTimestamp() &&
+		strcmp(row.role, role) == 0;
+	explicit_bzero(row.hash, sizeof(row.hash));
+	*tenant = row.has_tenant ? pstrdup(row.tenant) : NULL;
+	*expires_at = row.expires_at;
+	return ok;
+}
+
+/*
  * Permission set of a key's role: the union of the sets of the seed's
  * group roles the role belongs to (directly or through other roles); a
  * role outside all of them may only read.

@@ -262,9 +262,9 @@ verify_jwt(Port *port, char *token)
 }
 
 /*
- * Verify an API key and keep its login pending; "key" is wiped.  The
- * permission set and the tenant's name are filled in at the first
- * statement (hdb_apikey_conn_finish()).
+ * Verify an API key and keep its login pending; "key" is wiped.  The key
+ * is confirmed against the key table, and the permission set and tenant
+ * filled in, at the first statement (hdb_apikey_conn_finish()).
  */
 static void
 verify_api_key(Port *port, char *key)
@@ -277,6 +277,7 @@ verify_api_key(Port *port, char *key)
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	pending_key = palloc(sizeof(HdbApikeyConnLogin));
 	*pending_key = result;
+	explicit_bzero(&result, sizeof(result));
 	pending = palloc0(sizeof(HdbLogin));
 	pending->source = HDB_SOURCE_APIKEY;
 	pending->user_id = pending_key->key_id;
@@ -367,6 +368,8 @@ conn_login_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
 	{
 		/* Established for good; the strings are no longer needed. */
+		if (pending_key != NULL)
+			explicit_bzero(pending_key, sizeof(HdbApikeyConnLogin));
 		pending = NULL;
 		pending_claims = NULL;
 		pending_key = NULL;

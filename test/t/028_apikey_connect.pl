@@ -177,8 +177,11 @@ $node->safe_psql('postgres', qq{
 	INSERT INTO keys SELECT 'cutoff_new', api_key, key_id
 		FROM heliosdb.apikey_rotate('@{[id_of('cutoff')]}', '0')});
 $key{$_} = key_of($_) for qw(rotated_new cutoff_new);
-$node->connect_ok(with_key('app', $key{rotated}), 'old key works in its grace',
-	sql => 'SELECT 1', expected_stdout => qr/^1$/);
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT 1',
+	connstr => with_key('app', $key{rotated}));
+is($stdout, '1', 'old key works in its grace');
+like($stderr, qr/WARNING:  API key expires soon/,
+	'with a warning: its grace ends within heliosdb.apikey_expiry_warning');
 $node->connect_ok(with_key('app', $key{rotated_new}), 'new key works at once',
 	sql => 'SELECT user_id FROM heliosdb.session_context()',
 	expected_stdout => qr/^@{[id_of('rotated_new')]}$/);
@@ -208,6 +211,30 @@ $node->connect_fails(with_key('app', $key{savepoint}),
 	'key of a rolled-back savepoint refused',
 	expected_stderr => qr/FATAL:  invalid API key/);
 
+# The copy in shared memory is only a filter: the key table decides at the
+# first statement.  A revocation that bypassed the trigger still counts.
+create_key('bypassed', 'regress_key_app');
+$key{bypassed} = key_of('bypassed');
+$node->safe_psql('postgres', qq{
+	SET session_replication_role = replica;
+	SELECT heliosdb.apikey_revoke('@{[id_of('bypassed')]}')});
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT 1',
+	connstr => with_key('app', $key{bypassed}));
+like($stderr, qr/FATAL:  API key is no longer valid/,
+	'key the table no longer accepts refused at the first statement');
+is($stdout, '', 'no statement ran');
+$node->safe_psql('postgres', 'SELECT heliosdb.apikey_sync()');
+$node->connect_fails(with_key('app', $key{bypassed}),
+	'apikey_sync() brings the copy up to date',
+	expected_stderr => qr/FATAL:  API key has been revoked/);
+
+# A key that expires soon logs in with a warning.
+create_key('soon', 'regress_key_app', ", '1 day'");
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT 1',
+	connstr => with_key('app', key_of('soon')));
+is($stdout, '1', 'key that expires soon logs in');
+like($stderr, qr/WARNING:  API key expires soon/, 'with a warning');
+
 # Dropping a tenant deletes its keys, also from the connection-time copy.
 $key{gone} = $node->safe_psql('postgres', q{
 	SELECT heliosdb.tenant_create('key-gone');
@@ -236,11 +263,31 @@ $node->connect_ok(with_key('app', $key{dropped}, 'keydb'),
 	sql => 'SELECT current_user', expected_stdout => qr/^regress_key_app$/);
 $node->safe_psql('postgres', 'DROP DATABASE keydb');
 $node->safe_psql('postgres', 'CREATE DATABASE keydb');
-$node->safe_psql('keydb', 'CREATE EXTENSION heliosdb');
 ($ret, $stdout, $stderr) = $node->psql('keydb', 'SELECT 1',
 	connstr => with_key('app', $key{dropped}, 'keydb'));
 like($stderr, qr/FATAL:  API key does not belong to this database/,
 	'key of a dropped database refused in its namesake');
+# Any key change (here: installing the extension) prunes dropped databases.
+$node->safe_psql('keydb', 'CREATE EXTENSION heliosdb');
+$node->connect_fails(with_key('app', $key{dropped}, 'keydb'),
+	'keys of dropped databases pruned',
+	expected_stderr => qr/FATAL:  invalid API key/);
+
+# Re-creating the extension forgets the keys of the former installation.
+$key{reinstalled} = $node->safe_psql('keydb', q{
+	SELECT api_key FROM heliosdb.apikey_create('reinstalled', 'regress_key_app')});
+$node->connect_ok(with_key('app', $key{reinstalled}, 'keydb'),
+	'key of the first installation works', sql => 'SELECT 1',
+	expected_stdout => qr/^1$/);
+$node->safe_psql('keydb', 'DROP EXTENSION heliosdb CASCADE');
+($ret, $stdout, $stderr) = $node->psql('keydb', 'SELECT 1',
+	connstr => with_key('app', $key{reinstalled}, 'keydb'));
+like($stderr, qr/FATAL:  API key does not belong to this database/,
+	'key refused once the extension is dropped');
+$node->safe_psql('keydb', 'CREATE EXTENSION heliosdb');
+$node->connect_fails(with_key('app', $key{reinstalled}, 'keydb'),
+	'key of a former installation refused',
+	expected_stderr => qr/FATAL:  invalid API key/);
 
 # Keys, states and locks survive restarts (clean and immediate).
 $node->restart;
