@@ -667,10 +667,11 @@ keys_xact_callback(XactEvent event, void *arg)
 					 errmsg("cannot prepare a transaction that changed API keys")));
 			break;
 		case XACT_EVENT_COMMIT:
-			if (!restricted)
-				break;			/* PRE_COMMIT did not get that far */
-			persist_keys(publish_keys(sync_entries, sync_count, &dropped));
-			if (dropped > 0)
+			/* restricted is set unless PRE_COMMIT did not run at all */
+			if (restricted)
+				persist_keys(publish_keys(sync_entries, sync_count,
+										  &dropped));
+			if (restricted && dropped > 0)
 				ereport(WARNING,
 						(errmsg("%d API keys of this database cannot log in at connection time",
 								dropped),
