@@ -91,7 +91,7 @@ hdb_apikey_init(void)
 							NULL, NULL, NULL);
 
 	hdb_apikey_lockout_init();
-	hdb_apikey_conn_init();
+	hdb_apikey_keycopy_init();
 }
 
 static inline bool

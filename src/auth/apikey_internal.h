@@ -70,8 +70,30 @@ typedef struct HdbApikeyConnLogin
 	TimestampTz expires_at;		/* effective: the grace end if sooner */
 } HdbApikeyConnLogin;
 
+/*
+ * What the connection hook needs of one key: an entry of the copy in
+ * shared memory (apikey_keycopy.c).
+ */
+typedef struct HdbKeyVerifier
+{
+	Oid			dboid;			/* database of the key table */
+	NameData	dbname;			/* its name when the key last changed */
+	char		key_id[HDB_APIKEY_ID_LEN + 1];
+	uint8		hash[HDB_APIKEY_HASH_LEN];
+	NameData	role;
+	bool		has_tenant;
+	bool		revoked;
+	bool		rotated;
+	pg_uuid_t	tenant_id;
+	TimestampTz expires_at;		/* effective: the grace end if sooner */
+} HdbKeyVerifier;
+
+/* apikey_keycopy.c */
+extern void hdb_apikey_keycopy_init(void);
+extern bool hdb_apikey_keycopy_lookup(const char *dbname, const char *key_id,
+									  HdbKeyVerifier *entry);
+
 /* apikey_conn.c */
-extern void hdb_apikey_conn_init(void);
 extern void hdb_apikey_conn_verify(const char *dbname, char *key,
 								   HdbApikeyConnLogin *result);
 extern void hdb_apikey_conn_finish(HdbApikeyConnLogin *key,
