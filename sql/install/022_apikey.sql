@@ -29,6 +29,43 @@ CREATE INDEX apikey_tenant_id_idx ON @extschema@.apikey (tenant_id);
 REVOKE ALL ON @extschema@.apikey FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.apikey', '');
 
+-- Connection-time login (startup option heliosdb.api_key) checks keys
+-- against a copy in shared memory, as the connection hook cannot read this
+-- table.  The copy of a database's keys is refreshed when a transaction
+-- that changed them commits (see src/auth/apikey_conn.c).
+CREATE FUNCTION @extschema@._apikey_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'hdb_apikey_changed'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@._apikey_changed() FROM PUBLIC;
+-- Row triggers mark a transaction that changed keys (none fire when a
+-- tenant without keys is dropped); TRUNCATE marks it too; the statement
+-- trigger after INSERT checks that the keys still fit.
+CREATE TRIGGER apikey_changed
+	AFTER INSERT OR DELETE
+		OR UPDATE OF key_id, key_hash, role, tenant_id, expires_at,
+					 revoked_at, grace_until, replaced_by
+	ON @extschema@.apikey
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._apikey_changed();
+CREATE TRIGGER apikey_truncated
+	AFTER TRUNCATE ON @extschema@.apikey
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._apikey_changed();
+CREATE TRIGGER apikey_inserted
+	AFTER INSERT ON @extschema@.apikey
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._apikey_changed();
+
+-- Refresh that copy at commit by hand: after a restore that bypassed the
+-- trigger, or when the state file was lost.
+CREATE FUNCTION @extschema@.apikey_sync()
+RETURNS void
+AS 'MODULE_PATHNAME', 'hdb_apikey_sync'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.apikey_sync() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.apikey_sync() TO heliosdb_admin;
+-- Forget keys a former installation of the extension in this database
+-- left in the copy.
+SELECT @extschema@.apikey_sync();
+
 -- A fresh key from the CSPRNG, its id and its hash.
 CREATE FUNCTION @extschema@._apikey_generate(OUT api_key text, OUT key_id text,
 											 OUT key_hash bytea)

@@ -41,12 +41,14 @@ int			hdb_apikey_expiry_warning = 14 * 24 * 3600;
 int			hdb_apikey_max_failed_attempts = 5;
 int			hdb_apikey_lockout_duration = 15 * 60;
 int			hdb_apikey_lockout_entries = 1024;
+int			hdb_apikey_max_keys = 1024;
 
 static const char base62[] =
 "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /*
- * Define the API-key GUCs and register the lockout table.  Called from
+ * Define the API-key GUCs and register the lockout table and the key table
+ * of the connection-time login.  Called from
  * hdb_auth_init() while the library is preloaded.
  */
 void
@@ -80,8 +82,16 @@ hdb_apikey_init(void)
 							1024, 16, 1024 * 1024,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("heliosdb.apikey_max_keys",
+							"Number of API keys, of all databases, that can log in at connection time.",
+							"Keys are held in shared memory for the startup option heliosdb.api_key.",
+							&hdb_apikey_max_keys,
+							1024, 16, 1024 * 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	hdb_apikey_lockout_init();
+	hdb_apikey_keycopy_init();
 }
 
 static inline bool

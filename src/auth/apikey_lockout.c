@@ -215,15 +215,15 @@ lockout_require(void)
 		lockout_locks = hdb_shmem_lwlocks(LOCKOUT_SHMEM_NAME);
 }
 
-/* The entry of a key of this database, or NULL; needs the table lock. */
+/* The entry of a key of database "dboid", or NULL; needs the table lock. */
 static LockoutEntry *
-lockout_find(const char *key_id)
+lockout_find(Oid dboid, const char *key_id)
 {
 	for (int i = 0; i < lockout->used; i++)
 	{
 		LockoutEntry *e = &lockout->entries[i];
 
-		if (e->dboid == MyDatabaseId &&
+		if (e->dboid == dboid &&
 			memcmp(e->key_id, key_id, HDB_APIKEY_ID_LEN) == 0)
 			return e;
 	}
@@ -236,7 +236,7 @@ lockout_find(const char *key_id)
  * Needs the table lock in exclusive mode.
  */
 static LockoutEntry *
-lockout_new_entry(const char *key_id, TimestampTz now)
+lockout_new_entry(Oid dboid, const char *key_id, TimestampTz now)
 {
 	LockoutEntry *e = NULL;
 
@@ -265,7 +265,7 @@ lockout_new_entry(const char *key_id, TimestampTz now)
 		return NULL;
 
 	memset(e, 0, sizeof(*e));
-	e->dboid = MyDatabaseId;
+	e->dboid = dboid;
 	memcpy(e->key_id, key_id, HDB_APIKEY_ID_LEN);
 	return e;
 }
@@ -340,14 +340,16 @@ lockout_persist(uint64 gen)
 }
 
 /*
- * Count a wrong secret for a key.  Returns whether the attempt was
- * counted, and the key's state after it: an attempt on a key that is
- * locked already is not counted, and locked_until is set when the key is
- * locked (by this attempt when it was counted).  The new state is durable
- * when this returns.
+ * Count a wrong secret for a key of database "dboid" (passed in, because
+ * the connection-time login runs before MyDatabaseId is set).  Returns
+ * whether the attempt was counted, and the key's state after it: an
+ * attempt on a key that is locked already is not counted, and locked_until
+ * is set when the key is locked (by this attempt when it was counted).  The
+ * new state is durable when this returns.
  */
 bool
-hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
+hdb_apikey_lockout_failure(Oid dboid, const char *key_id,
+						   HdbLockoutState *state)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	LockoutEntry *e;
@@ -358,7 +360,7 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 	memset(state, 0, sizeof(*state));
 
 	LWLockAcquire(&lockout_locks[LOCK_TABLE].lock, LW_EXCLUSIVE);
-	e = lockout_find(key_id);
+	e = lockout_find(dboid, key_id);
 	if (e != NULL && !entry_is_live(e, now))
 	{
 		/* The lock has ended: start counting again. */
@@ -366,7 +368,7 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 		e->locked_until = 0;
 	}
 	if (e == NULL)
-		e = lockout_new_entry(key_id, now);
+		e = lockout_new_entry(dboid, key_id, now);
 	if (e != NULL && e->locked_until == 0)
 	{
 		e->failed_attempts++;
@@ -398,12 +400,13 @@ hdb_apikey_lockout_failure(const char *key_id, HdbLockoutState *state)
 }
 
 /*
- * Settle a verified secret: returns false, with the state, when the key is
+ * Settle a verified secret of a key of database "dboid": returns false, with the state, when the key is
  * locked (the secret must then be refused); otherwise clears the key's
  * failures and returns true.
  */
 bool
-hdb_apikey_lockout_success(const char *key_id, HdbLockoutState *state)
+hdb_apikey_lockout_success(Oid dboid, const char *key_id,
+						   HdbLockoutState *state)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	LockoutEntry *e;
@@ -414,13 +417,13 @@ hdb_apikey_lockout_success(const char *key_id, HdbLockoutState *state)
 
 	/* The common case: no entry, nothing to change. */
 	LWLockAcquire(&lockout_locks[LOCK_TABLE].lock, LW_SHARED);
-	e = lockout_find(key_id);
+	e = lockout_find(dboid, key_id);
 	LWLockRelease(&lockout_locks[LOCK_TABLE].lock);
 	if (e == NULL)
 		return true;
 
 	LWLockAcquire(&lockout_locks[LOCK_TABLE].lock, LW_EXCLUSIVE);
-	e = lockout_find(key_id);
+	e = lockout_find(dboid, key_id);
 	if (e != NULL && e->locked_until > now)
 	{
 		state->failed_attempts = e->failed_attempts;

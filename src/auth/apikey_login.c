@@ -146,21 +146,14 @@ key_table_owner(void)
 	return owner;
 }
 
-/* What as_owner_enter() changed, for as_owner_exit() to restore. */
-typedef struct OwnerScope
-{
-	Oid			userid;
-	int			sec_context;
-	int			nestlevel;
-} OwnerScope;
-
 /*
  * Become the key table's owner, in a restricted security context, with a
  * search_path of pg_catalog only, and connect to SPI with the plans
  * prepared.  An error on the way is cleaned up by the transaction's abort.
+ * Also used by apikey_conn.c, which reads the key table at commit.
  */
-static void
-as_owner_enter(OwnerScope *scope)
+void
+hdb_apikey_owner_enter(HdbOwnerScope *scope)
 {
 	GetUserIdAndSecContext(&scope->userid, &scope->sec_context);
 	SetUserIdAndSecContext(key_table_owner(),
@@ -175,8 +168,8 @@ as_owner_enter(OwnerScope *scope)
 	prepare_plans();
 }
 
-static void
-as_owner_exit(OwnerScope *scope)
+void
+hdb_apikey_owner_exit(HdbOwnerScope *scope)
 {
 	SPI_finish();
 	AtEOXact_GUC(true, scope->nestlevel);
@@ -278,6 +271,37 @@ touch_key(const char *key_id)
 }
 
 /*
+ * Confirm a connection-time login against the key table at its first
+ * statement (the connection hook could only check the copy in shared
+ * memory): the row of "key_id" must exist with the same hash and role, and
+ * be neither revoked nor expired.  On success, returns the row's tenant
+ * name (NULL for none, palloc'd) and effective expiry.
+ */
+bool
+hdb_apikey_confirm(const char *key_id, const uint8 *hash, const char *role,
+				   char **tenant, TimestampTz *expires_at)
+{
+	HdbOwnerScope scope;
+	KeyRow		row;
+	bool		found;
+	bool		ok;
+
+	hdb_apikey_owner_enter(&scope);
+	found = lookup_key(key_id, &row);
+	hdb_apikey_owner_exit(&scope);
+	if (!found)
+		return false;
+
+	ok = CRYPTO_memcmp(hash, row.hash, HDB_APIKEY_HASH_LEN) == 0 &&
+		!row.revoked && row.expires_at > GetCurrentTimestamp() &&
+		strcmp(row.role, role) == 0;
+	explicit_bzero(row.hash, sizeof(row.hash));
+	*tenant = row.has_tenant ? pstrdup(row.tenant) : NULL;
+	*expires_at = row.expires_at;
+	return ok;
+}
+
+/*
  * Permission set of a key's role: the union of the sets of the seed's
  * group roles the role belongs to (directly or through other roles); a
  * role outside all of them may only read.
@@ -361,7 +385,7 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 	bool		found;
 	bool		match;
 	HdbLockoutState state;
-	OwnerScope	scope;
+	HdbOwnerScope scope;
 	Oid			roleid;
 	TimestampTz now;
 	HdbLogin	login;
@@ -397,9 +421,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	/* Read the key's row as the table's owner. */
 	InitMaterializedSRF(fcinfo, 0);
-	as_owner_enter(&scope);
+	hdb_apikey_owner_enter(&scope);
 	found = lookup_key(key_id, &row);
-	as_owner_exit(&scope);
+	hdb_apikey_owner_exit(&scope);
 
 	/*
 	 * An unknown key id gets the answer of a wrong secret, so that key ids
@@ -417,7 +441,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	if (!match)
 	{
-		bool		counted = hdb_apikey_lockout_failure(key_id, &state);
+		bool		counted;
+
+		counted = hdb_apikey_lockout_failure(MyDatabaseId, key_id, &state);
 
 		if (state.locked_until != 0 && !counted)
 			refuse_locked(&state);
@@ -427,7 +453,7 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 							timestamptz_to_str(state.locked_until)));
 		refuse(ERRCODE_INVALID_PASSWORD, _("invalid API key"), NULL);
 	}
-	if (!hdb_apikey_lockout_success(key_id, &state))
+	if (!hdb_apikey_lockout_success(MyDatabaseId, key_id, &state))
 		refuse_locked(&state);
 
 	now = GetCurrentTimestamp();
@@ -466,9 +492,9 @@ hdb_login_apikey(PG_FUNCTION_ARGS)
 
 	if (row.needs_touch && !XactReadOnly)
 	{
-		as_owner_enter(&scope);
+		hdb_apikey_owner_enter(&scope);
 		touch_key(key_id);
-		as_owner_exit(&scope);
+		hdb_apikey_owner_exit(&scope);
 	}
 
 	if (hdb_apikey_expiry_warning > 0 &&
