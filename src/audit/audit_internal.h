@@ -127,6 +127,14 @@ extern char *hdb_audit_redact_query(const char *query, int len, bool all);
 extern void hdb_audit_capture_init(void);
 extern bool hdb_audit_in_worker;
 extern bool hdb_audit_event_enabled(HdbAuditEventType type);
+extern void hdb_audit_event_ext(HdbAuditEventType type, const char *action,
+								HdbAuditResult result, const char *resource,
+								const char *error_code, const char *detail,
+								bool with_query);
+
+/* login.c */
+extern void hdb_audit_login_init(void);
+extern void hdb_audit_login_emit(void);
 
 /* worker.c */
 extern void hdb_audit_worker_main(Datum arg);

@@ -587,6 +587,8 @@ audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		PlannedStmt *pstmt = queryDesc->plannedstmt;
 		const char *admin;
 
+		hdb_audit_login_emit();
+
 		aq = palloc0(sizeof(AuditQuery));
 		aq->qd = queryDesc;
 		aq->start = GetCurrentTimestamp();
@@ -901,6 +903,8 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	audited = nesting_level == 0 && level != LOGSTMT_ALL && capturing();
 	nests = nesting_level > 0 || level != LOGSTMT_ALL;
+	if (nesting_level == 0 && capturing())
+		hdb_audit_login_emit();
 	if (audited)
 	{
 		start = GetCurrentTimestamp();
@@ -1037,6 +1041,20 @@ hdb_audit_event(HdbAuditEventType type, const char *action,
 				HdbAuditResult result, const char *resource,
 				const char *error_code, const char *detail)
 {
+	hdb_audit_event_ext(type, action, result, resource, error_code, detail,
+						true);
+}
+
+/*
+ * hdb_audit_event(), optionally without the current statement's text
+ * (a login is not the statement that happens to follow it).
+ */
+void
+hdb_audit_event_ext(HdbAuditEventType type, const char *action,
+					HdbAuditResult result, const char *resource,
+					const char *error_code, const char *detail,
+					bool with_query)
+{
 	HdbAuditRecord rec;
 	MemoryContext old;
 
@@ -1073,7 +1091,7 @@ hdb_audit_event(HdbAuditEventType type, const char *action,
 		return;
 	}
 	old = MemoryContextSwitchTo(get_audit_cxt());
-	if (debug_query_string != NULL && nesting_level <= 1)
+	if (with_query && debug_query_string != NULL && nesting_level <= 1)
 		rec.query = statement_text(debug_query_string, 0, 0, false);
 	hdb_audit_submit(&rec);
 	MemoryContextSwitchTo(old);
