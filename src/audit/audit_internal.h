@@ -69,6 +69,7 @@ typedef struct HdbAuditQueue
 {
 	Oid			dboid;			/* InvalidOid: free */
 	HdbAuditWorkerState worker_state;
+	bool		retired;		/* extension dropped; backends stop capturing */
 	int			worker_pid;
 	int			worker_procno;	/* its PGPROC, for its latch */
 	TimestampTz launched_at;	/* last launch attempt */
@@ -110,6 +111,8 @@ extern void hdb_audit_enqueue(const char *text, int len);
 extern void hdb_audit_ensure_worker(int qi);
 extern void hdb_audit_release_database(Oid dboid);
 extern void hdb_audit_register_launcher(void);
+extern bool hdb_audit_my_queue_retired(void);
+extern void hdb_audit_unretire(Oid dboid);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 

@@ -175,6 +175,9 @@ capturing(void)
 		!OidIsValid(MyDatabaseId) || !IsTransactionState() ||
 		RecoveryInProgress())
 		return false;
+	/* The writer found the extension dropped: look again. */
+	if (extension_present == 1 && hdb_audit_my_queue_retired())
+		extension_present = -1;
 	if (extension_present != 1 &&
 		(extension_present == -1 || extension_checked_lxid != MyProc->lxid))
 	{
@@ -950,7 +953,11 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		nesting_level--;
 
 	if (is_heliosdb_extension_stmt(parsetree))
+	{
 		extension_present = -1;
+		if (IsA(parsetree, CreateExtensionStmt))
+			hdb_audit_unretire(MyDatabaseId);
+	}
 
 	if (audited)
 	{

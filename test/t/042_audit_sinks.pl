@@ -123,5 +123,25 @@ ok($node->poll_query_until('postgres',
 is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
 	't', 'what remains verifies');
 
+# DROP EXTENSION stops the writer and drops its slot; CREATE EXTENSION
+# audits the database again, with a new chain.
+$node->safe_psql('postgres', 'DROP EXTENSION heliosdb');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_replication_slots
+		  WHERE slot_name LIKE 'heliosdb\_audit\_%'}),
+	'writer dropped its slot after DROP EXTENSION');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity
+		  WHERE backend_type = 'heliosdb audit writer'}),
+	'writer stopped after DROP EXTENSION');
+$node->safe_psql('postgres', 'CREATE EXTENSION heliosdb');
+$node->safe_psql('postgres', "INSERT INTO notes VALUES (7, 'audited again')");
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'a writer runs again after CREATE EXTENSION');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE action = 'INSERT' AND resource = 'public.notes'}),
+	'1', 'statements are audited again');
+
 $node->stop;
 done_testing();
