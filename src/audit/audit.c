@@ -285,6 +285,7 @@ hdb_audit_init(void)
 
 	hdb_audit_queue_init();
 	hdb_audit_capture_init();
+	hdb_audit_login_init();
 	hdb_audit_register_launcher();
 }
 

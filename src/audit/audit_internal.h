@@ -69,6 +69,7 @@ typedef struct HdbAuditQueue
 {
 	Oid			dboid;			/* InvalidOid: free */
 	HdbAuditWorkerState worker_state;
+	bool		retired;		/* extension dropped; backends stop capturing */
 	int			worker_pid;
 	int			worker_procno;	/* its PGPROC, for its latch */
 	TimestampTz launched_at;	/* last launch attempt */
@@ -110,6 +111,8 @@ extern void hdb_audit_enqueue(const char *text, int len);
 extern void hdb_audit_ensure_worker(int qi);
 extern void hdb_audit_release_database(Oid dboid);
 extern void hdb_audit_register_launcher(void);
+extern bool hdb_audit_my_queue_retired(void);
+extern void hdb_audit_unretire(Oid dboid);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 
@@ -127,6 +130,14 @@ extern char *hdb_audit_redact_query(const char *query, int len, bool all);
 extern void hdb_audit_capture_init(void);
 extern bool hdb_audit_in_worker;
 extern bool hdb_audit_event_enabled(HdbAuditEventType type);
+extern void hdb_audit_event_ext(HdbAuditEventType type, const char *action,
+								HdbAuditResult result, const char *resource,
+								const char *error_code, const char *detail,
+								bool with_query);
+
+/* login.c */
+extern void hdb_audit_login_init(void);
+extern void hdb_audit_login_emit(void);
 
 /* worker.c */
 extern void hdb_audit_worker_main(Datum arg);

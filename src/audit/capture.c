@@ -175,6 +175,9 @@ capturing(void)
 		!OidIsValid(MyDatabaseId) || !IsTransactionState() ||
 		RecoveryInProgress())
 		return false;
+	/* The writer found the extension dropped: look again. */
+	if (extension_present == 1 && hdb_audit_my_queue_retired())
+		extension_present = -1;
 	if (extension_present != 1 &&
 		(extension_present == -1 || extension_checked_lxid != MyProc->lxid))
 	{
@@ -587,6 +590,8 @@ audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		PlannedStmt *pstmt = queryDesc->plannedstmt;
 		const char *admin;
 
+		hdb_audit_login_emit();
+
 		aq = palloc0(sizeof(AuditQuery));
 		aq->qd = queryDesc;
 		aq->start = GetCurrentTimestamp();
@@ -901,6 +906,8 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	audited = nesting_level == 0 && level != LOGSTMT_ALL && capturing();
 	nests = nesting_level > 0 || level != LOGSTMT_ALL;
+	if (nesting_level == 0 && capturing())
+		hdb_audit_login_emit();
 	if (audited)
 	{
 		start = GetCurrentTimestamp();
@@ -946,7 +953,11 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		nesting_level--;
 
 	if (is_heliosdb_extension_stmt(parsetree))
+	{
 		extension_present = -1;
+		if (IsA(parsetree, CreateExtensionStmt))
+			hdb_audit_unretire(MyDatabaseId);
+	}
 
 	if (audited)
 	{
@@ -1037,6 +1048,20 @@ hdb_audit_event(HdbAuditEventType type, const char *action,
 				HdbAuditResult result, const char *resource,
 				const char *error_code, const char *detail)
 {
+	hdb_audit_event_ext(type, action, result, resource, error_code, detail,
+						true);
+}
+
+/*
+ * hdb_audit_event(), optionally without the current statement's text
+ * (a login is not the statement that happens to follow it).
+ */
+void
+hdb_audit_event_ext(HdbAuditEventType type, const char *action,
+					HdbAuditResult result, const char *resource,
+					const char *error_code, const char *detail,
+					bool with_query)
+{
 	HdbAuditRecord rec;
 	MemoryContext old;
 
@@ -1073,7 +1098,7 @@ hdb_audit_event(HdbAuditEventType type, const char *action,
 		return;
 	}
 	old = MemoryContextSwitchTo(get_audit_cxt());
-	if (debug_query_string != NULL && nesting_level <= 1)
+	if (with_query && debug_query_string != NULL && nesting_level <= 1)
 		rec.query = statement_text(debug_query_string, 0, 0, false);
 	hdb_audit_submit(&rec);
 	MemoryContextSwitchTo(old);

@@ -371,3 +371,27 @@ hdb_audit_register_launcher(void)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "heliosdb audit launcher");
 	RegisterBackgroundWorker(&worker);
 }
+
+/*
+ * Whether the writer of this backend's database found the extension gone.
+ * Read without the lock: a stale answer only delays the check by one
+ * statement.
+ */
+bool
+hdb_audit_my_queue_retired(void)
+{
+	return my_queue >= 0 && hdb_audit_queue_get(my_queue)->retired;
+}
+
+/* After CREATE EXTENSION: the database is audited again. */
+void
+hdb_audit_unretire(Oid dboid)
+{
+	int			qi = hdb_audit_queue_for_db(dboid, false);
+
+	if (qi < 0)
+		return;
+	LWLockAcquire(hdb_audit_queue_lock(qi), LW_EXCLUSIVE);
+	hdb_audit_queue_get(qi)->retired = false;
+	LWLockRelease(hdb_audit_queue_lock(qi));
+}

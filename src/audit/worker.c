@@ -311,18 +311,19 @@ retire(void)
 	char		name[NAMEDATALEN];
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
+	q->retired = true;
 	q->dropped += q->enqueued - q->written;
 	q->written = q->enqueued;
 	q->tail = q->head;
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&q->space_cv);
 
+	/* Drop the slot, whether this writer had acquired it yet or not. */
+	slot_name(name, MyDatabaseId);
 	if (MyReplicationSlot != NULL)
-	{
-		slot_name(name, MyDatabaseId);
 		ReplicationSlotRelease();
+	if (SearchNamedReplicationSlot(name, true) != NULL)
 		ReplicationSlotDrop(name, true);
-	}
 	ereport(LOG,
 			(errmsg("heliosdb audit writer stops: the extension is not installed in this database")));
 	proc_exit(0);

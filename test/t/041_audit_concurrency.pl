@@ -7,6 +7,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('audit_concurrency');
 $node->init;
@@ -66,7 +67,23 @@ is($node->safe_psql('postgres',
 	'0', 'no bound value stored');
 
 # 3. A full queue: the writer is held back, the client waits, nothing is
-# dropped, and everything arrives once the writer may go on.
+# dropped, and everything arrives once the writer may go on.  Every new
+# session queues its login record before its first statement and would
+# wait too, so the checks use a session opened before the queue fills.
+my $monitor = $node->background_psql('postgres');
+$monitor->query_safe('SELECT 1');
+
+sub monitor_until
+{
+	my ($query) = @_;
+	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
+	{
+		return 1 if $monitor->query_safe($query) eq 't';
+		usleep(100_000);
+	}
+	return 0;
+}
+
 my $blocker = $node->background_psql('postgres');
 $blocker->query_safe('BEGIN; LOCK heliosdb.audit_state IN ACCESS EXCLUSIVE MODE');
 my $many = $node->basedir . '/many.sql';
@@ -76,14 +93,13 @@ my ($out, $err) = ('', '');
 my $h = IPC::Run::start(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $many, '-d', $node->connstr('postgres') ],
 	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('postgres',
-		q{SELECT waits > 0 FROM heliosdb.audit_stats()}),
+ok(monitor_until(q{SELECT waits > 0 FROM heliosdb.audit_stats()}),
 	'a backend waits for room in the full queue');
-ok($node->poll_query_until('postgres',
+ok(monitor_until(
 		q{SELECT count(*) > 0 FROM pg_stat_activity
 		  WHERE wait_event_type = 'Extension' AND query LIKE 'INSERT INTO bench%'}),
 	'the waiting backend shows an Extension wait event');
-cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM bench WHERE client = -1"),
+cmp_ok($monitor->query_safe("SELECT count(*) FROM bench WHERE client = -1"),
 	'<', 600, 'the client is held back while the queue is full');
 $blocker->query_safe('COMMIT');
 $h->finish;
@@ -100,6 +116,7 @@ is($node->safe_psql('postgres', 'SELECT dropped FROM heliosdb.audit_stats()'),
 is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
 	't', 'chain intact');
 $blocker->quit;
+$monitor->quit;
 
 $node->stop;
 done_testing();
