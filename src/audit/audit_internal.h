@@ -82,7 +82,7 @@ typedef struct HdbAuditQueue
 	uint64		waits;			/* enqueues that waited for space */
 	ConditionVariable space_cv; /* broadcast when tail advances */
 	ConditionVariable written_cv;	/* broadcast when written grows */
-	/* the ring: hdb_audit_ring_size() bytes follow, see queue.c */
+	/* the ring (HdbAuditShared.ring_size bytes) follows, see queue.c */
 } HdbAuditQueue;
 
 typedef struct HdbAuditShared

@@ -439,6 +439,17 @@ admin_function_called(PlannedStmt *pstmt)
 	return ctx.found;
 }
 
+/*
+ * The SQLSTATEs of quota refusals (DESIGN.md, "Errors"): storage quota
+ * (53100) and QPS / rate limits (53400).
+ */
+static bool
+is_quota_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_DISK_FULL ||
+		sqlerrcode == ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
+}
+
 static void
 set_error(HdbAuditRecord *rec, ErrorData *edata)
 {
@@ -452,6 +463,11 @@ set_error(HdbAuditRecord *rec, ErrorData *edata)
 	{
 		rec->result = HDB_AUDIT_DENIED;
 		rec->event_type = HDB_AUDIT_AUTHORIZATION;
+	}
+	else if (is_quota_error(edata->sqlerrcode))
+	{
+		rec->result = HDB_AUDIT_DENIED;
+		rec->event_type = HDB_AUDIT_QUOTA_EXCEEDED;
 	}
 	else
 		rec->result = HDB_AUDIT_FAILURE;
@@ -1006,25 +1022,29 @@ audit_xact_callback(XactEvent event, void *arg)
 
 /*
  * A statement refused before it reached the executor or the utility hook
- * (for instance for want of USAGE on a schema, found by parse analysis)
- * is recorded here, when its error is reported and before the transaction
+ * (for instance for want of USAGE on a schema, found by parse analysis,
+ * or by a quota check) is recorded here, when its error is reported and before the transaction
  * aborts.  Other errors of that phase (syntax errors, unknown objects) do
  * not describe an executed statement and are not recorded.
  */
 static void
 audit_emit_log(ErrorData *edata)
 {
+	HdbAuditEventType type = is_quota_error(edata->sqlerrcode) ?
+		HDB_AUDIT_QUOTA_EXCEEDED : HDB_AUDIT_AUTHORIZATION;
+
 	if (edata->elevel == ERROR && !error_recorded && nesting_level == 0 &&
-		edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE &&
+		(edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		 is_quota_error(edata->sqlerrcode)) &&
 		debug_query_string != NULL &&
-		hdb_audit_event_enabled(HDB_AUDIT_AUTHORIZATION) && capturing())
+		hdb_audit_event_enabled(type) && capturing())
 	{
 		MemoryContext old = MemoryContextSwitchTo(get_audit_cxt());
 		HdbAuditRecord rec;
 
 		error_recorded = true;
 		memset(&rec, 0, sizeof(rec));
-		rec.event_type = HDB_AUDIT_AUTHORIZATION;
+		rec.event_type = type;
 		rec.result = HDB_AUDIT_DENIED;
 		rec.error_code = unpack_sql_state(edata->sqlerrcode);
 		rec.error_message = edata->message;
