@@ -27,6 +27,7 @@
 #include "utils/inet.h"
 #include "utils/timestamp.h"
 
+#include "audit/hdb_audit.h"
 #include "quota/quota_internal.h"
 
 static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
@@ -58,15 +59,25 @@ quota_ClientAuthentication(Port *port, int status)
 
 		banned_until = hdb_quota_check_connection(&key, now, &v);
 		if (banned_until != 0)
+		{
+			hdb_audit_event(HDB_AUDIT_QUOTA_EXCEEDED, "connection",
+							HDB_AUDIT_DENIED,
+							psprintf("ip %s", hdb_quota_key_display(&key)),
+							"28000", "address banned");
 			ereport(FATAL,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 					 errmsg("connections from address \"%s\" are banned",
 							hdb_quota_key_display(&key)),
 					 errdetail("The ban ends at %s.",
 							   timestamptz_to_str(banned_until))));
+		}
 		if (!v.allowed)
 		{
 			hdb_quota_record_violation(&key, now);
+			hdb_audit_event(HDB_AUDIT_QUOTA_EXCEEDED, "connection",
+							HDB_AUDIT_DENIED,
+							psprintf("ip %s", hdb_quota_key_display(&key)),
+							"53400", "connection rate limit");
 			ereport(FATAL,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many connections from address \"%s\"",

@@ -84,6 +84,9 @@ $node->connect_fails($tcp, 'banned address cannot connect',
 	expected_stderr => qr/FATAL:  connections from address "127\.0\.0\.1" are banned/);
 ok($node->wait_for_log(qr/FATAL:  28000: connections from address "127\.0\.0\.1" are banned/, $log_offset),
 	'ban refusal has SQLSTATE 28000');
+# No database is selected yet, so the audit record goes to the server log.
+ok($node->wait_for_log(qr/heliosdb audit: .*"event_type":"quota_exceeded".*"ip 127\.0\.0\.1"/, $log_offset),
+	'ban refusal audited as quota_exceeded');
 $node->connect_fails("host=127.0.0.1 port=$port dbname=postgres user=postgres",
 	'ban applies to every role, superusers too',
 	expected_stderr => qr/are banned/);
@@ -111,6 +114,8 @@ $node->connect_fails($tcp, 'third connection is refused',
 	expected_stderr => qr/FATAL:  too many connections from address "127\.0\.0\.1"/);
 ok($node->wait_for_log(qr/FATAL:  53400: too many connections from address/, $log_offset),
 	'connection rate refusal has SQLSTATE 53400');
+ok($node->wait_for_log(qr/heliosdb audit: .*"event_type":"quota_exceeded".*"error_code":"53400"/, $log_offset),
+	'connection rate refusal audited as quota_exceeded');
 
 # rate_limit_reset() forgets buckets and bans alike.
 $node->safe_psql('postgres', 'SELECT heliosdb.rate_limit_reset()');
