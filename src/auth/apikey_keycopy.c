@@ -65,9 +65,6 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -76,8 +73,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "port/pg_crc32c.h"
-#include "storage/fd.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
@@ -91,7 +86,6 @@
 
 #define KEYS_SHMEM_NAME		"heliosdb apikey verifiers"
 #define KEYS_FILE			"heliosdb_apikey_keys.state"
-#define KEYS_FILE_TMP		KEYS_FILE ".tmp"
 #define KEYS_FILE_MAGIC		0x48444B56	/* "HDKV" */
 #define KEYS_FILE_VERSION	1
 
@@ -110,13 +104,6 @@ typedef struct KeysShared
 } KeysShared;
 
 /* Layout of the state file: header, entries, CRC-32C of both. */
-typedef struct KeysFileHeader
-{
-	uint32		magic;
-	uint32		version;
-	uint32		count;
-} KeysFileHeader;
-
 static KeysShared *keys_shared = NULL;
 static LWLockPadded *keys_locks = NULL;
 
@@ -158,43 +145,22 @@ keys_shmem_size(void)
 static void
 keys_load(void)
 {
-	FILE	   *f;
-	KeysFileHeader hdr;
-	HdbKeyVerifier *buf = NULL;
-	pg_crc32c	crc;
-	pg_crc32c	file_crc;
+	HdbKeyVerifier *buf;
+	uint32		count;
+	bool		damaged;
 	uint32		skipped = 0;
 
-	f = AllocateFile(KEYS_FILE, PG_BINARY_R);
-	if (f == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", KEYS_FILE)));
+	buf = hdb_statefile_read(KEYS_FILE, KEYS_FILE_MAGIC, KEYS_FILE_VERSION,
+							 sizeof(HdbKeyVerifier), &count, &damaged);
+	if (damaged)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ignoring damaged API key state file \"%s\"", KEYS_FILE),
+				 errdetail("API keys cannot log in at connection time until heliosdb.apikey_sync() runs in their database.")));
+	if (buf == NULL)
 		return;
-	}
 
-	if (fread(&hdr, sizeof(hdr), 1, f) != 1 ||
-		hdr.magic != KEYS_FILE_MAGIC ||
-		hdr.version != KEYS_FILE_VERSION ||
-		hdr.count > 64 * 1024 * 1024 / sizeof(HdbKeyVerifier))
-		goto bad_file;
-
-	buf = palloc(Max(hdr.count, 1) * sizeof(HdbKeyVerifier));
-	if (hdr.count > 0 &&
-		fread(buf, sizeof(HdbKeyVerifier), hdr.count, f) != hdr.count)
-		goto bad_file;
-	if (fread(&file_crc, sizeof(file_crc), 1, f) != 1)
-		goto bad_file;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	COMP_CRC32C(crc, buf, hdr.count * sizeof(HdbKeyVerifier));
-	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, file_crc))
-		goto bad_file;
-
-	for (uint32 i = 0; i < hdr.count; i++)
+	for (uint32 i = 0; i < count; i++)
 	{
 		HdbKeyVerifier *e = &buf[i];
 
@@ -215,21 +181,10 @@ keys_load(void)
 				(errmsg("%u API keys cannot log in at connection time",
 						skipped),
 				 errdetail("heliosdb.apikey_max_keys is %d, and the state file holds %u keys.",
-						   keys_shared->capacity, hdr.count),
+						   keys_shared->capacity, count),
 				 errhint("Raise heliosdb.apikey_max_keys and restart the server.")));
-	explicit_bzero(buf, hdr.count * sizeof(HdbKeyVerifier));
+	explicit_bzero(buf, count * sizeof(HdbKeyVerifier));
 	pfree(buf);
-	FreeFile(f);
-	return;
-
-bad_file:
-	ereport(WARNING,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("ignoring damaged API key state file \"%s\"", KEYS_FILE),
-			 errdetail("API keys cannot log in at connection time until heliosdb.apikey_sync() runs in their database.")));
-	if (buf)
-		pfree(buf);
-	FreeFile(f);
 }
 
 static void
@@ -504,12 +459,8 @@ restrict_entries(const HdbKeyVerifier *old, int old_count,
 static void
 persist_keys(uint64 gen)
 {
-	KeysFileHeader hdr;
-	pg_crc32c	crc;
 	uint64		snapshot_gen;
-	int			fd;
-	bool		ok;
-	size_t		len;
+	uint32		count;
 
 	LWLockAcquire(&keys_locks[LOCK_FILE].lock, LW_EXCLUSIVE);
 	if (keys_shared->written_gen >= gen)
@@ -520,40 +471,15 @@ persist_keys(uint64 gen)
 
 	LWLockAcquire(&keys_locks[LOCK_TABLE].lock, LW_SHARED);
 	snapshot_gen = keys_shared->change_gen;
-	hdr.count = keys_shared->used;
-	memcpy(write_buf, keys_shared->entries, hdr.count * sizeof(HdbKeyVerifier));
+	count = keys_shared->used;
+	memcpy(write_buf, keys_shared->entries, count * sizeof(HdbKeyVerifier));
 	LWLockRelease(&keys_locks[LOCK_TABLE].lock);
 
-	hdr.magic = KEYS_FILE_MAGIC;
-	hdr.version = KEYS_FILE_VERSION;
-	len = hdr.count * sizeof(HdbKeyVerifier);
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	COMP_CRC32C(crc, write_buf, len);
-	FIN_CRC32C(crc);
-
-	fd = OpenTransientFile(KEYS_FILE_TMP,
-						   O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	ok = fd >= 0;
-	if (ok)
-	{
-		errno = 0;
-		ok = write(fd, &hdr, sizeof(hdr)) == sizeof(hdr) &&
-			(len == 0 || write(fd, write_buf, len) == len) &&
-			write(fd, &crc, sizeof(crc)) == sizeof(crc);
-		if (!ok && errno == 0)
-			errno = ENOSPC;
-		if (CloseTransientFile(fd) != 0)
-			ok = false;
-	}
-	explicit_bzero(write_buf, len);
-	if (!ok)
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", KEYS_FILE_TMP),
-				 errdetail("API key changes will not be seen at connection time after a restart.")));
-	else if (durable_rename(KEYS_FILE_TMP, KEYS_FILE, WARNING) == 0)
+	if (hdb_statefile_write(KEYS_FILE, KEYS_FILE_MAGIC, KEYS_FILE_VERSION,
+							write_buf, count, sizeof(HdbKeyVerifier),
+							"API key changes will not be seen at connection time after a restart."))
 		keys_shared->written_gen = snapshot_gen;
+	explicit_bzero(write_buf, count * sizeof(HdbKeyVerifier));
 	LWLockRelease(&keys_locks[LOCK_FILE].lock);
 }
 

@@ -39,14 +39,9 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "port/pg_crc32c.h"
-#include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -56,7 +51,6 @@
 
 #define LOCKOUT_SHMEM_NAME	"heliosdb apikey lockout"
 #define LOCKOUT_FILE		"heliosdb_apikey_lockout.state"
-#define LOCKOUT_FILE_TMP	LOCKOUT_FILE ".tmp"
 #define LOCKOUT_FILE_MAGIC	0x48444B4C	/* "HDKL" */
 #define LOCKOUT_FILE_VERSION 1
 
@@ -84,13 +78,6 @@ typedef struct LockoutShared
 } LockoutShared;
 
 /* Layout of the state file: header, entries, CRC-32C of both. */
-typedef struct LockoutFileHeader
-{
-	uint32		magic;
-	uint32		version;
-	uint32		count;
-} LockoutFileHeader;
-
 static LockoutShared *lockout = NULL;
 static LWLockPadded *lockout_locks = NULL;
 
@@ -125,42 +112,24 @@ entry_is_live(const LockoutEntry *e, TimestampTz now)
 static void
 lockout_load(void)
 {
-	FILE	   *f;
-	LockoutFileHeader hdr;
-	LockoutEntry *buf = NULL;
-	pg_crc32c	crc;
-	pg_crc32c	file_crc;
+	LockoutEntry *buf;
+	uint32		count;
+	bool		damaged;
 	TimestampTz now = GetCurrentTimestamp();
 
-	f = AllocateFile(LOCKOUT_FILE, PG_BINARY_R);
-	if (f == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", LOCKOUT_FILE)));
+	buf = hdb_statefile_read(LOCKOUT_FILE, LOCKOUT_FILE_MAGIC,
+							 LOCKOUT_FILE_VERSION, sizeof(LockoutEntry),
+							 &count, &damaged);
+	if (damaged)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ignoring damaged API key lockout state file \"%s\"",
+						LOCKOUT_FILE),
+				 errdetail("Failed login attempts and locks of API keys recorded before the restart are lost.")));
+	if (buf == NULL)
 		return;
-	}
 
-	if (fread(&hdr, sizeof(hdr), 1, f) != 1 ||
-		hdr.magic != LOCKOUT_FILE_MAGIC ||
-		hdr.version != LOCKOUT_FILE_VERSION ||
-		hdr.count > 64 * 1024 * 1024 / sizeof(LockoutEntry))
-		goto bad_file;
-
-	buf = palloc(Max(hdr.count, 1) * sizeof(LockoutEntry));
-	if (hdr.count > 0 && fread(buf, sizeof(LockoutEntry), hdr.count, f) != hdr.count)
-		goto bad_file;
-	if (fread(&file_crc, sizeof(file_crc), 1, f) != 1)
-		goto bad_file;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	COMP_CRC32C(crc, buf, hdr.count * sizeof(LockoutEntry));
-	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, file_crc))
-		goto bad_file;
-
-	for (uint32 i = 0; i < hdr.count && lockout->used < lockout->capacity; i++)
+	for (uint32 i = 0; i < count && lockout->used < lockout->capacity; i++)
 	{
 		LockoutEntry *e = &buf[i];
 
@@ -169,18 +138,6 @@ lockout_load(void)
 			lockout->entries[lockout->used++] = *e;
 	}
 	pfree(buf);
-	FreeFile(f);
-	return;
-
-bad_file:
-	ereport(WARNING,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("ignoring damaged API key lockout state file \"%s\"",
-					LOCKOUT_FILE),
-			 errdetail("Failed login attempts and locks of API keys recorded before the restart are lost.")));
-	if (buf)
-		pfree(buf);
-	FreeFile(f);
 }
 
 static void
@@ -279,12 +236,9 @@ lockout_new_entry(Oid dboid, const char *key_id, TimestampTz now)
 static void
 lockout_persist(uint64 gen)
 {
-	LockoutFileHeader hdr;
 	LockoutEntry *buf;
-	pg_crc32c	crc;
+	uint32		count = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	int			fd;
-	bool		ok;
 	uint64		snapshot_gen;
 
 	LWLockAcquire(&lockout_locks[LOCK_FILE].lock, LW_EXCLUSIVE);
@@ -297,42 +251,17 @@ lockout_persist(uint64 gen)
 	LWLockAcquire(&lockout_locks[LOCK_TABLE].lock, LW_SHARED);
 	snapshot_gen = lockout->change_gen;
 	buf = palloc(Max(lockout->used, 1) * sizeof(LockoutEntry));
-	hdr.count = 0;
 	for (int i = 0; i < lockout->used; i++)
 	{
 		if (entry_is_live(&lockout->entries[i], now))
-			buf[hdr.count++] = lockout->entries[i];
+			buf[count++] = lockout->entries[i];
 	}
 	LWLockRelease(&lockout_locks[LOCK_TABLE].lock);
 
-	hdr.magic = LOCKOUT_FILE_MAGIC;
-	hdr.version = LOCKOUT_FILE_VERSION;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	COMP_CRC32C(crc, buf, hdr.count * sizeof(LockoutEntry));
-	FIN_CRC32C(crc);
-
-	fd = OpenTransientFile(LOCKOUT_FILE_TMP, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	ok = fd >= 0;
-	if (ok)
-	{
-		size_t		len = hdr.count * sizeof(LockoutEntry);
-
-		errno = 0;
-		ok = write(fd, &hdr, sizeof(hdr)) == sizeof(hdr) &&
-			(len == 0 || write(fd, buf, len) == len) &&
-			write(fd, &crc, sizeof(crc)) == sizeof(crc);
-		if (!ok && errno == 0)
-			errno = ENOSPC;
-		if (CloseTransientFile(fd) != 0)
-			ok = false;
-	}
-	if (!ok)
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", LOCKOUT_FILE_TMP),
-				 errdetail("Failed login attempts of API keys will not survive a restart.")));
-	else if (durable_rename(LOCKOUT_FILE_TMP, LOCKOUT_FILE, WARNING) == 0)
+	if (hdb_statefile_write(LOCKOUT_FILE, LOCKOUT_FILE_MAGIC,
+							LOCKOUT_FILE_VERSION, buf, count,
+							sizeof(LockoutEntry),
+							"Failed login attempts of API keys will not survive a restart."))
 		lockout->written_gen = snapshot_gen;
 
 	LWLockRelease(&lockout_locks[LOCK_FILE].lock);

@@ -2,7 +2,8 @@
  *
  * hdb_common.h
  *	  Interface of heliosdb's common module: the shared-memory registry
- *	  through which every module declares its shared state.
+ *	  through which every module declares its shared state, and durable
+ *	  state files that shared memory is rebuilt from at server start.
  *
  * Modules call hdb_shmem_register() from their init function, which runs
  * in _PG_init while shared_preload_libraries is being processed.  The
@@ -34,5 +35,14 @@ extern void hdb_shmem_register(const char *name, hdb_shmem_size_fn size,
 							   hdb_shmem_attach_fn attach,
 							   int num_lwlocks);
 extern LWLockPadded *hdb_shmem_lwlocks(const char *name);
+
+/* Durable state files in the data directory (statefile.c). */
+extern bool hdb_statefile_write(const char *name, uint32 magic,
+								uint32 version, const void *records,
+								uint32 count, Size recsize,
+								const char *detail);
+extern void *hdb_statefile_read(const char *name, uint32 magic,
+								uint32 version, Size recsize,
+								uint32 *count, bool *damaged);
 
 #endif							/* HDB_COMMON_H */
