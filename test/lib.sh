@@ -46,6 +46,11 @@ hdb_install_packages() {
 hdb_build_install() {
 	hdb_log "building and installing heliosdb"
 	make -s PG_CONFIG="$PG_CONFIG"
+	# The server resolves its own symbols at load time; one of ours left
+	# undefined means a source file is missing from the build.
+	if nm -D --undefined-only heliosdb.so | grep -w 'hdb_[a-z0-9_]*'; then
+		hdb_die "heliosdb.so uses heliosdb functions that no source file defines"
+	fi
 	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
@@ -84,4 +89,16 @@ hdb_cluster_stop() {
 	[ -f "$dir/data/postmaster.pid" ] &&
 		hdb_as_pguser "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
 	return 0
+}
+
+# hdb_throwaway_cluster NAME: install what is needed, build and install
+# heliosdb, and start a cluster in $work/cluster, where $work is a new
+# temporary directory that is stopped and removed when the script exits.
+hdb_throwaway_cluster() {
+	hdb_install_packages
+	hdb_build_install >/dev/null
+	work=$(mktemp -d "/tmp/heliosdb-$1.XXXXXX")
+	chmod 755 "$work"
+	trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
+	hdb_cluster_start "$work/cluster" >/dev/null
 }

@@ -15,11 +15,7 @@ cd "$(dirname "$0")/../../.."
 . test/lib.sh
 
 n=${1:-2000}
-hdb_build_install
-work=$(mktemp -d /tmp/heliosdb-bench-auth.XXXXXX)
-chmod 755 "$work"
-trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
-hdb_cluster_start "$work/cluster" >/dev/null
+hdb_throwaway_cluster bench-auth
 
 /usr/bin/python3 test/jwt/make_tokens.py "$work/fx"
 /usr/bin/python3 test/bench/auth/make_bench_tokens.py "$work/fx" "$n" "$work/tokens.csv"

@@ -11,12 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . test/lib.sh
 
-hdb_install_packages
-hdb_build_install
-work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
-chmod 755 "$work"
-trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
-hdb_cluster_start "$work/cluster"
+hdb_throwaway_cluster bench-apikey
 # Failures are made durable with fsync: measure them as in production.
 psql -X -q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
 

@@ -19,11 +19,7 @@ SECS=${2:-15}
 ROWS=${3:-1000000}
 CLIENTS=${BENCH_CLIENTS:-2}
 
-hdb_build_install >/dev/null
-work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
-chmod 755 "$work"
-trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
-hdb_cluster_start "$work/cluster"
+hdb_throwaway_cluster bench-encryption
 # a realistic configuration rather than the test one
 cat >>"$work/cluster/data/postgresql.conf" <<CONF
 fsync = on

@@ -30,12 +30,7 @@ rounds=${2:-3}
 clients=${HDB_BENCH_CLIENTS:-2}
 port=55432
 
-hdb_build_install >/dev/null
-
-work=$(mktemp -d /tmp/heliosdb-bench-quota.XXXXXX)
-chmod 755 "$work"
-trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
-hdb_cluster_start "$work/cluster"
+hdb_throwaway_cluster bench-quota
 cat >>"$work/cluster/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port

@@ -11,11 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . test/lib.sh
 
-hdb_install_packages
-hdb_build_install
-work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
-chmod 755 "$work"
-trap 'hdb_cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
-hdb_cluster_start "$work/cluster"
+hdb_throwaway_cluster bench-rls
 
 psql -X -q -v ON_ERROR_STOP=1 -f test/bench/tenant_rls/bench.sql
