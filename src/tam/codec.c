@@ -4,20 +4,32 @@
  *	  The payload codec of heliosdb_encrypted: a logical row to one
  *	  encrypted bytea value and back.
  *
- * The plaintext is the logical heap tuple from its t_infomask2 field on
- * (natts, null bitmap flags, t_hoff, null bitmap, data), so a decrypted row
- * is a heap tuple again after one allocation and one decryption: the
- * transaction fields (xmin, xmax, cid, ctid) and the visibility bits are
- * taken from the physical tuple that heap manages.  External values are
- * flattened and large values compressed before encryption, so nothing of
- * the row leaves the payload and heap's toaster only ever moves ciphertext.
+ * A decrypted row is a heap tuple again after one allocation and one
+ * decryption: the transaction fields (xmin, xmax, cid, ctid) and the
+ * visibility bits are taken from the physical tuple that heap manages.
+ * External values are flattened and large values compressed before
+ * encryption, so nothing of the row leaves the payload and heap's toaster
+ * only ever moves ciphertext.
  *
- * Payload layout (all of it authenticated; bytes 0..16 are the AAD):
- *	 0		format (1)
- *	 1..4	key id, little-endian: the data key that sealed it
- *	 5..16	nonce, 96 random bits
- *	 17..	ciphertext, as long as the plaintext
- *	 last 16 bytes: GCM tag
+ * Payload layout, format 2 (all of it authenticated):
+ *	 format (1) = 2
+ *	 key id: the data key that sealed it, 7 bits a byte, least significant
+ *			 group first, high bit set on all but the last byte (1-5 bytes)
+ *	 nonce, 96 random bits
+ *	 ciphertext of: a row descriptor, then the logical tuple from its null
+ *			 bitmap (rows with nulls) or from t_hoff (others).  The
+ *			 descriptor is one byte for fewer than 32 attributes: bit 6
+ *			 HASVARWIDTH, bit 5 HASNULL, bits 0-4 the number of attributes;
+ *			 with bit 7 set, a second byte holds the number's bits 5 on.
+ *	 GCM tag (16)
+ * The AAD is everything before the ciphertext.  The descriptor replaces the
+ * tuple header image of format 1, since t_hoff follows from it; together
+ * with the short key id this saves 7 to 8 bytes a row.
+ *
+ * Format 1, still read, and written for a tuple whose layout the
+ * descriptor cannot express: format (1) = 1, key id (4, little-endian),
+ * nonce, then the ciphertext of the logical tuple from t_infomask2 on.
+ *
  * The AAD binds the format and key id, never the OID or relfilenode, so
  * payloads stay valid when rewrites move them to other files.
  *
@@ -37,8 +49,17 @@
 #include "crypto/hdb_crypto.h"
 #include "tam/tam_internal.h"
 
-/* Where the encrypted part of a logical tuple header starts. */
+/* Where the encrypted part of a logical tuple header starts, format 1. */
 #define PLAIN_OFFSET	offsetof(HeapTupleHeaderData, t_infomask2)
+
+/* The row descriptor of format 2. */
+#define DESC_LONG		0x80
+#define DESC_HASVARWIDTH 0x40
+#define DESC_HASNULL	0x20
+#define DESC_NATTS		0x1f
+
+/* Where the data of a tuple without nulls starts. */
+#define DATA_OFFSET		MAXALIGN(SizeofHeapTupleHeader)
 
 /* Infomask bits that describe the logical row, not its transaction state. */
 #define LOGICAL_INFOMASK	(HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL)
@@ -116,6 +137,58 @@ compress_wide_row(TupleDesc desc, HeapTuple tup)
 }
 
 /*
+ * The header offset heap_form_tuple gives a tuple of natts attributes, with
+ * or without a null bitmap.
+ */
+static inline uint8
+standard_hoff(int natts, bool hasnull)
+{
+	Size		hoff = SizeofHeapTupleHeader;
+
+	if (hasnull)
+		hoff += BITMAPLEN(natts);
+	return (uint8) MAXALIGN(hoff);
+}
+
+/* Append key_id in format 2's encoding at p; returns the bytes written. */
+static int
+put_key_id(uint8 *p, int32 key_id)
+{
+	uint32		id = (uint32) key_id;
+	int			n = 0;
+
+	while (id >= 0x80)
+	{
+		p[n++] = (id & 0x7f) | 0x80;
+		id >>= 7;
+	}
+	p[n++] = id;
+	return n;
+}
+
+/*
+ * Read a format 2 key id from the len bytes at p; returns the bytes it
+ * takes, or 0 when it is malformed.
+ */
+static int
+get_key_id(const uint8 *p, int len, int32 *key_id)
+{
+	uint32		id = 0;
+	int			n;
+
+	for (n = 0; n < 5 && n < len; n++)
+	{
+		id |= (uint32) (p[n] & 0x7f) << (7 * n);
+		if ((p[n] & 0x80) == 0)
+		{
+			*key_id = (int32) id;
+			return n + 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Encrypt a logical tuple of rel into a physical tuple (allocated in the
  * current memory context) sealed with key, or when key is NULL with the
  * table's current data key.
@@ -126,9 +199,17 @@ hdb_encrypt_tuple(Relation rel, HeapTuple logical, HdbDataKey *key)
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	flat = logical;
 	HeapTuple	row;
+	HeapTupleHeader td;
+	bool		v2;
+	int			natts;
+	uint32		start;
 	uint32		plen;
+	int			hlen;
 	bytea	   *payload;
 	uint8	   *p;
+	uint8		head[HDB_PAYLOAD_HEADER_MAX];
+	uint8		rowdesc[2];
+	int			dlen = 0;
 	Datum		value;
 	bool		isnull = false;
 	HeapTuple	phys;
@@ -136,23 +217,63 @@ hdb_encrypt_tuple(Relation rel, HeapTuple logical, HdbDataKey *key)
 	if (HeapTupleHasExternal(logical))
 		flat = toast_flatten_tuple(logical, desc);
 	row = compress_wide_row(desc, flat);
+	td = row->t_data;
 
 	if (key == NULL)
 		key = hdb_datakey_for_write(rel);
-	plen = row->t_len - PLAIN_OFFSET;
-	payload = (bytea *) palloc(VARHDRSZ + HDB_PAYLOAD_HEADER + plen +
-							   HDB_TAG_LEN);
-	SET_VARSIZE(payload, VARHDRSZ + HDB_PAYLOAD_HEADER + plen + HDB_TAG_LEN);
+
+	/* format 2 when the descriptor and t_hoff say all of the header */
+	v2 = (td->t_infomask & HEAP_HASEXTERNAL) == 0 &&
+		td->t_hoff == standard_hoff(HeapTupleHeaderGetNatts(td),
+									HeapTupleHasNulls(row));
+	if (v2)
+	{
+		head[0] = HDB_PAYLOAD_FORMAT_V2;
+		hlen = 1 + put_key_id(head + 1, key->key_id);
+		start = HeapTupleHasNulls(row) ?
+			offsetof(HeapTupleHeaderData, t_bits) : td->t_hoff;
+		natts = HeapTupleHeaderGetNatts(td);
+		rowdesc[0] = (natts & DESC_NATTS) |
+			(HeapTupleHasNulls(row) ? DESC_HASNULL : 0) |
+			(HeapTupleHasVarWidth(row) ? DESC_HASVARWIDTH : 0);
+		dlen = 1;
+		if (natts > DESC_NATTS)
+		{
+			rowdesc[0] |= DESC_LONG;
+			rowdesc[1] = natts >> 5;
+			dlen = 2;
+		}
+		plen = dlen + row->t_len - start;
+	}
+	else
+	{
+		head[0] = HDB_PAYLOAD_FORMAT_V1;
+		head[1] = (uint32) key->key_id & 0xff;
+		head[2] = ((uint32) key->key_id >> 8) & 0xff;
+		head[3] = ((uint32) key->key_id >> 16) & 0xff;
+		head[4] = ((uint32) key->key_id >> 24) & 0xff;
+		hlen = 5;
+		start = PLAIN_OFFSET;
+		plen = row->t_len - start;
+	}
+	hdb_random_nonce(head + hlen);
+	hlen += HDB_NONCE_LEN;
+
+	payload = (bytea *) palloc(VARHDRSZ + hlen + plen + HDB_TAG_LEN);
+	SET_VARSIZE(payload, VARHDRSZ + hlen + plen + HDB_TAG_LEN);
 	p = (uint8 *) VARDATA(payload);
-	p[0] = HDB_PAYLOAD_FORMAT;
-	p[1] = (uint32) key->key_id & 0xff;
-	p[2] = ((uint32) key->key_id >> 8) & 0xff;
-	p[3] = ((uint32) key->key_id >> 16) & 0xff;
-	p[4] = ((uint32) key->key_id >> 24) & 0xff;
-	hdb_random_nonce(p + 5);
-	hdb_aead_seal(key, p + 5, p, HDB_PAYLOAD_HEADER,
-				  (uint8 *) row->t_data + PLAIN_OFFSET, plen,
-				  p + HDB_PAYLOAD_HEADER, p + HDB_PAYLOAD_HEADER + plen);
+	memcpy(p, head, hlen);
+
+	/* lay out the plaintext where the ciphertext goes, encrypt in place */
+	if (v2)
+	{
+		memcpy(p + hlen, rowdesc, dlen);
+		memcpy(p + hlen + dlen, (char *) td + start, plen - dlen);
+	}
+	else
+		memcpy(p + hlen, (char *) td + start, plen);
+	hdb_aead_seal(key, p + hlen - HDB_NONCE_LEN, p, hlen,
+				  p + hlen, plen, p + hlen, p + hlen + plen);
 
 	value = PointerGetDatum(payload);
 	phys = heap_form_tuple(hdb_physical_desc(), &value, &isnull);
@@ -177,27 +298,167 @@ decrypt_failed(Relation rel, ItemPointer tid, const char *detail)
 			 errdetail("%s", detail)));
 }
 
+/*
+ * Parse the clear header of a payload of len bytes at p: its key id and
+ * length (the AAD, ending with the nonce).  False if it is malformed.
+ */
+static bool
+parse_header(const uint8 *p, int len, int32 *key_id, int *hlen)
+{
+	int			n;
+
+	if (len < 1)
+		return false;
+	if (p[0] == HDB_PAYLOAD_FORMAT_V1)
+	{
+		if (len < HDB_PAYLOAD_HEADER_V1)
+			return false;
+		*key_id = (int32) ((uint32) p[1] | (uint32) p[2] << 8 |
+						   (uint32) p[3] << 16 | (uint32) p[4] << 24);
+		*hlen = HDB_PAYLOAD_HEADER_V1;
+		return true;
+	}
+	if (p[0] == HDB_PAYLOAD_FORMAT_V2)
+	{
+		n = get_key_id(p + 1, len - 1, key_id);
+		if (n == 0 || len < 1 + n + HDB_NONCE_LEN)
+			return false;
+		*hlen = 1 + n + HDB_NONCE_LEN;
+		return true;
+	}
+	return false;
+}
+
 /* The key id named by a payload (0 when the payload is malformed). */
 int32
 hdb_payload_key_id(Datum payload)
 {
 	struct varlena *v = (struct varlena *) DatumGetPointer(payload);
 	struct varlena *head = v;
-	uint8	   *p;
 	int32		id = 0;
+	int			hlen;
 
 	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
-		head = detoast_attr_slice(v, 0, HDB_PAYLOAD_HEADER);
-	if (VARSIZE_ANY_EXHDR(head) >= HDB_PAYLOAD_HEADER)
-	{
-		p = (uint8 *) VARDATA_ANY(head);
-		if (p[0] == HDB_PAYLOAD_FORMAT)
-			id = (int32) ((uint32) p[1] | (uint32) p[2] << 8 |
-						  (uint32) p[3] << 16 | (uint32) p[4] << 24);
-	}
+		head = detoast_attr_slice(v, 0, HDB_PAYLOAD_HEADER_MAX);
+	if (!parse_header((uint8 *) VARDATA_ANY(head), VARSIZE_ANY_EXHDR(head),
+					  &id, &hlen))
+		id = 0;
 	if (head != v)
 		pfree(head);
 	return id;
+}
+
+/*
+ * Decrypt a payload into a logical heap tuple, whose header fields outside
+ * the plaintext are zero.  The tuple is buf's memory when buf is given
+ * (grown as needed), otherwise allocated in mcxt.  tid names the row in
+ * errors.  Fails with XX001 unless the payload is authentic.
+ */
+static HeapTuple
+decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
+				MemoryContext mcxt, HdbRowBuffer *buf)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(payload);
+	struct varlena *v = raw;
+	uint8	   *p;
+	int			len;
+	int			hlen;
+	int			plen;
+	bool		v2;
+	int32		key_id;
+	HdbDataKey *key;
+	Size		need;
+	int			dest;
+	HeapTuple	tuple;
+	HeapTupleHeader td;
+	const char *bad = NULL;
+
+	if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw))
+		v = detoast_attr(raw);
+	p = (uint8 *) VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	if (!parse_header(p, len, &key_id, &hlen) ||
+		len < hlen + HDB_TAG_LEN)
+		decrypt_failed(rel, tid, "The payload is not in a known format.");
+	v2 = p[0] == HDB_PAYLOAD_FORMAT_V2;
+	plen = len - hlen - HDB_TAG_LEN;
+	if (plen < (v2 ? 1 : (int) (SizeofHeapTupleHeader - PLAIN_OFFSET)))
+		decrypt_failed(rel, tid, "The payload is too short.");
+	key = hdb_datakey_lookup(key_id);
+
+	/*
+	 * Format 2 decrypts to just before where a tuple without nulls has its
+	 * data, so that a one-byte descriptor ends up in the header (set below)
+	 * and the data in place; other rows are moved down a byte or two.
+	 */
+	dest = v2 ? DATA_OFFSET - 1 : PLAIN_OFFSET;
+	need = HEAPTUPLESIZE + dest + plen;
+	if (buf == NULL)
+		tuple = (HeapTuple) MemoryContextAlloc(mcxt, need);
+	else
+	{
+		if (buf->size < need)
+		{
+			if (buf->tuple != NULL)
+				pfree(buf->tuple);
+			buf->tuple = NULL;
+			buf->size = Max(need, 256);
+			buf->tuple = (HeapTuple) MemoryContextAlloc(buf->mcxt, buf->size);
+		}
+		tuple = buf->tuple;
+	}
+	td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	tuple->t_len = dest + plen;
+	tuple->t_tableOid = RelationGetRelid(rel);
+	ItemPointerCopy(tid, &tuple->t_self);
+	tuple->t_data = td;
+	memset(td, 0, dest);
+	if (!hdb_aead_open(key, p + hlen - HDB_NONCE_LEN, p, hlen,
+					   p + hlen, plen, (uint8 *) td + dest,
+					   p + hlen + plen))
+		bad = "The row failed authentication: it was altered or damaged.";
+	else if (v2)
+	{
+		uint8	   *d = (uint8 *) td + dest;
+		int			dlen = (d[0] & DESC_LONG) ? 2 : 1;
+		int			natts = d[0] & DESC_NATTS;
+		bool		hasnull = (d[0] & DESC_HASNULL) != 0;
+		uint16		infomask;
+		int			target;
+
+		if (dlen == 2 && plen >= 2)
+			natts |= d[1] << 5;
+		infomask = (hasnull ? HEAP_HASNULL : 0) |
+			((d[0] & DESC_HASVARWIDTH) ? HEAP_HASVARWIDTH : 0);
+		target = hasnull ? offsetof(HeapTupleHeaderData, t_bits) :
+			DATA_OFFSET;
+		if (plen < dlen || natts > MaxTupleAttributeNumber)
+			bad = "The decrypted row has an invalid header.";
+		else
+		{
+			if (dest + dlen != target)
+				memmove((char *) td + target, d + dlen, plen - dlen);
+			tuple->t_len = target + plen - dlen;
+			td->t_infomask2 = natts;
+			td->t_infomask = infomask;
+			td->t_hoff = standard_hoff(natts, hasnull);
+			if (td->t_hoff > tuple->t_len)
+				bad = "The decrypted row has an invalid header.";
+		}
+	}
+	else if (td->t_hoff < SizeofHeapTupleHeader ||
+			 td->t_hoff > tuple->t_len ||
+			 HeapTupleHeaderGetNatts(td) > MaxTupleAttributeNumber)
+		bad = "The decrypted row has an invalid header.";
+	if (bad != NULL)
+	{
+		if (buf == NULL)
+			pfree(tuple);
+		decrypt_failed(rel, tid, bad);
+	}
+	if (v != raw)
+		pfree(v);
+	return tuple;
 }
 
 /*
@@ -209,56 +470,7 @@ HeapTuple
 hdb_decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 					MemoryContext mcxt)
 {
-	struct varlena *raw = (struct varlena *) DatumGetPointer(payload);
-	struct varlena *v = raw;
-	uint8	   *p;
-	int			len;
-	int			plen;
-	int32		key_id;
-	HdbDataKey *key;
-	HeapTuple	tuple;
-	HeapTupleHeader td;
-
-	if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw))
-		v = detoast_attr(raw);
-	p = (uint8 *) VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	if (len < HDB_PAYLOAD_HEADER + HDB_TAG_LEN ||
-		p[0] != HDB_PAYLOAD_FORMAT)
-		decrypt_failed(rel, tid, "The payload is not in a known format.");
-	plen = len - HDB_PAYLOAD_HEADER - HDB_TAG_LEN;
-	if (plen < (int) (SizeofHeapTupleHeader - PLAIN_OFFSET))
-		decrypt_failed(rel, tid, "The payload is too short.");
-	key_id = (int32) ((uint32) p[1] | (uint32) p[2] << 8 |
-					  (uint32) p[3] << 16 | (uint32) p[4] << 24);
-	key = hdb_datakey_lookup(key_id);
-
-	tuple = (HeapTuple) MemoryContextAlloc(mcxt,
-										   HEAPTUPLESIZE + PLAIN_OFFSET + plen);
-	td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
-	tuple->t_len = PLAIN_OFFSET + plen;
-	tuple->t_tableOid = RelationGetRelid(rel);
-	ItemPointerCopy(tid, &tuple->t_self);
-	tuple->t_data = td;
-	memset(td, 0, PLAIN_OFFSET);
-	if (!hdb_aead_open(key, p + 5, p, HDB_PAYLOAD_HEADER,
-					   p + HDB_PAYLOAD_HEADER, plen,
-					   (uint8 *) td + PLAIN_OFFSET,
-					   p + HDB_PAYLOAD_HEADER + plen))
-	{
-		pfree(tuple);
-		decrypt_failed(rel, tid,
-					   "The row failed authentication: it was altered or damaged.");
-	}
-	if (td->t_hoff < SizeofHeapTupleHeader || td->t_hoff > tuple->t_len ||
-		HeapTupleHeaderGetNatts(td) > MaxTupleAttributeNumber)
-	{
-		pfree(tuple);
-		decrypt_failed(rel, tid, "The decrypted row has an invalid header.");
-	}
-	if (v != raw)
-		pfree(v);
-	return tuple;
+	return decrypt_payload(rel, payload, tid, mcxt, NULL);
 }
 
 /*
@@ -280,9 +492,13 @@ hdb_copy_header(HeapTuple phys, HeapTuple logical)
 	logical->t_self = phys->t_self;
 }
 
-/* Decrypt a physical tuple into a logical one carrying its header. */
-HeapTuple
-hdb_decrypt_tuple(Relation rel, HeapTuple phys, MemoryContext mcxt)
+/*
+ * Decrypt a physical tuple into a logical one carrying its header, in buf
+ * when given, otherwise allocated in mcxt.
+ */
+static HeapTuple
+decrypt_tuple(Relation rel, HeapTuple phys, MemoryContext mcxt,
+			  HdbRowBuffer *buf)
 {
 	bool		isnull;
 	Datum		payload;
@@ -291,24 +507,57 @@ hdb_decrypt_tuple(Relation rel, HeapTuple phys, MemoryContext mcxt)
 	payload = heap_getattr(phys, 1, hdb_physical_desc(), &isnull);
 	if (isnull)
 		decrypt_failed(rel, &phys->t_self, "The payload is missing.");
-	logical = hdb_decrypt_payload(rel, payload, &phys->t_self, mcxt);
+	logical = decrypt_payload(rel, payload, &phys->t_self, mcxt, buf);
 	hdb_copy_header(phys, logical);
 	return logical;
+}
+
+/* Decrypt a physical tuple into a logical one carrying its header. */
+HeapTuple
+hdb_decrypt_tuple(Relation rel, HeapTuple phys, MemoryContext mcxt)
+{
+	return decrypt_tuple(rel, phys, mcxt, NULL);
 }
 
 /* Decrypt the physical tuple held by pslot into the caller's slot. */
 void
 hdb_store_decrypted(Relation rel, TupleTableSlot *pslot, TupleTableSlot *slot)
 {
+	hdb_store_decrypted_buffered(rel, pslot, slot, NULL);
+}
+
+/*
+ * Like hdb_store_decrypted, decrypting into buf rather than into a new
+ * allocation when that is safe: buf may still be held by the slot it was
+ * last stored into, so it is only overwritten to refill that same slot.
+ * The buffer is never freed here, not even when the scan ends, since the
+ * slot may outlive the scan; it goes with the scan's memory context.
+ */
+void
+hdb_store_decrypted_buffered(Relation rel, TupleTableSlot *pslot,
+							 TupleTableSlot *slot, HdbRowBuffer *buf)
+{
 	HeapTuple	phys = ExecFetchSlotHeapTuple(pslot, false, NULL);
 	HeapTuple	logical;
 
 	phys->t_self = pslot->tts_tid;
-	logical = hdb_decrypt_tuple(rel, phys, slot->tts_mcxt);
-	if (TTS_IS_HEAPTUPLE(slot))
-		ExecStoreHeapTuple(logical, slot, true);
+	if (buf != NULL && TTS_IS_HEAPTUPLE(slot) &&
+		(buf->slot == NULL || buf->slot == slot))
+		buf->slot = slot;
 	else
-		ExecForceStoreHeapTuple(logical, slot, true);
+		buf = NULL;
+	if (buf != NULL)
+	{
+		/* the slot cannot hold buf while it is being overwritten */
+		ExecClearTuple(slot);
+		logical = decrypt_tuple(rel, phys, NULL, buf);
+	}
+	else
+		logical = decrypt_tuple(rel, phys, slot->tts_mcxt, NULL);
+	if (TTS_IS_HEAPTUPLE(slot))
+		ExecStoreHeapTuple(logical, slot, buf == NULL);
+	else
+		ExecForceStoreHeapTuple(logical, slot, buf == NULL);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	slot->tts_tid = logical->t_self;
 }

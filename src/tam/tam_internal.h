@@ -21,9 +21,29 @@
 #include "executor/tuptable.h"
 #include "utils/rel.h"
 
-/* Payload: format byte, key id (4, little-endian), nonce, ciphertext, tag */
-#define HDB_PAYLOAD_FORMAT		1
-#define HDB_PAYLOAD_HEADER		(1 + 4 + 12)
+/*
+ * Payload formats (codec.c): format byte, key id, nonce, ciphertext, tag.
+ * Format 1 has a 4-byte key id and the tuple header image from t_infomask2
+ * on; format 2, written since, a variable-length key id and a 2-byte row
+ * descriptor.  Both are read.
+ */
+#define HDB_PAYLOAD_FORMAT_V1	1
+#define HDB_PAYLOAD_FORMAT_V2	2
+#define HDB_PAYLOAD_HEADER_V1	(1 + 4 + 12)
+#define HDB_PAYLOAD_HEADER_MAX	(1 + 5 + 12)
+
+/*
+ * Memory for decrypted rows that a scan reuses from row to row instead of
+ * allocating one tuple per row.  Only the slot the buffer was last stored
+ * into may hold it, so it is reused only for that same slot.
+ */
+typedef struct HdbRowBuffer
+{
+	HeapTuple	tuple;			/* NULL until first used */
+	Size		size;			/* bytes allocated at tuple */
+	MemoryContext mcxt;			/* where tuple is allocated */
+	TupleTableSlot *slot;		/* the slot it was last stored into */
+} HdbRowBuffer;
 
 /* Scan descriptor: an inner heap scan on the physical view. */
 typedef struct HdbScanDescData
@@ -31,6 +51,7 @@ typedef struct HdbScanDescData
 	TableScanDescData rs_base;	/* rs_rd is the real relation */
 	TableScanDesc inner;		/* heap scan on the physical view */
 	TupleTableSlot *pslot;		/* buffer slot for physical tuples */
+	HdbRowBuffer rowbuf;		/* decrypted rows of sequential scans */
 } HdbScanDescData;
 
 typedef HdbScanDescData *HdbScanDesc;
@@ -48,6 +69,9 @@ extern HeapTuple hdb_decrypt_tuple(Relation rel, HeapTuple phys,
 extern void hdb_copy_header(HeapTuple phys, HeapTuple logical);
 extern void hdb_store_decrypted(Relation rel, TupleTableSlot *pslot,
 								TupleTableSlot *slot);
+extern void hdb_store_decrypted_buffered(Relation rel, TupleTableSlot *pslot,
+										 TupleTableSlot *slot,
+										 HdbRowBuffer *buf);
 extern int32 hdb_payload_key_id(Datum payload);
 
 /* physrel.c */

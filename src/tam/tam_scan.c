@@ -5,7 +5,8 @@
  *	  sample and ANALYZE scans, index fetches, fetches by TID.
  *
  * Each runs heap's callback on the physical view with a private buffer slot
- * and decrypts what it returns into the caller's slot.  Scan keys are not
+ * and decrypts what it returns into the caller's slot; the scans that fill
+ * one slot row after row decrypt into memory they reuse.  Scan keys are not
  * given to heap, which would test them against ciphertext: they are tested
  * on the decrypted row.
  *
@@ -54,6 +55,7 @@ enc_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 	}
 	scan->inner = hdb_heap->scan_begin(view, snapshot, 0, NULL, pscan, flags);
 	scan->pslot = physical_slot();
+	scan->rowbuf.mcxt = CurrentMemoryContext;
 	return (TableScanDesc) scan;
 }
 
@@ -108,7 +110,8 @@ enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 	while (hdb_heap->scan_getnextslot(scan->inner, direction, scan->pslot))
 	{
-		hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+		hdb_store_decrypted_buffered(sscan->rs_rd, scan->pslot, slot,
+									 &scan->rowbuf);
 		if (keys_match(scan, slot))
 			return true;
 	}
@@ -134,7 +137,8 @@ enc_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 	while (hdb_heap->scan_getnextslot_tidrange(scan->inner, direction,
 											   scan->pslot))
 	{
-		hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+		hdb_store_decrypted_buffered(sscan->rs_rd, scan->pslot, slot,
+									 &scan->rowbuf);
 		if (keys_match(scan, slot))
 			return true;
 	}
@@ -264,7 +268,8 @@ enc_scan_bitmap_next_tuple(TableScanDesc sscan,
 
 	if (!hdb_heap->scan_bitmap_next_tuple(scan->inner, tbmres, scan->pslot))
 		return false;
-	hdb_store_decrypted(sscan->rs_rd, scan->pslot, slot);
+	hdb_store_decrypted_buffered(sscan->rs_rd, scan->pslot, slot,
+								 &scan->rowbuf);
 	return true;
 }
 

@@ -30,16 +30,25 @@ SELECT lp, position('attack at dawn'::bytea IN t_data) > 0 AS plaintext_on_page,
 	   t_attrs_natts
 FROM (SELECT lp, t_data, t_infomask2 & 2047 AS t_attrs_natts
 	  FROM heap_page_items(get_raw_page('crypto_a', 0))) p ORDER BY lp;
--- Payload after its 1-byte varlena header: format 1, the key id
--- (little-endian), a 12-byte nonce; identical rows get distinct nonces and
--- ciphertexts.
+-- Payload after its 1-byte varlena header: format 2, the key id (7 bits
+-- a byte, low group first, high bit on all but the last byte), a 12-byte
+-- nonce; identical rows get distinct nonces and ciphertexts.
+CREATE FUNCTION pg_temp.payload_key_id(d bytea) RETURNS int
+LANGUAGE sql AS $$
+	SELECT CASE WHEN get_byte(d, 2) < 128 THEN get_byte(d, 2)
+		ELSE get_byte(d, 2) - 128 + 128 * get_byte(d, 3) END $$;
+CREATE FUNCTION pg_temp.payload_nonce_at(d bytea) RETURNS int
+LANGUAGE sql AS $$
+	SELECT CASE WHEN get_byte(d, 2) < 128 THEN 4 ELSE 5 END $$;
 SELECT lp, get_byte(t_data, 1) AS format,
-	   get_byte(t_data, 2) + 256 * get_byte(t_data, 3) =
+	   pg_temp.payload_key_id(t_data) =
 	   (SELECT key_id FROM heliosdb.table_key
 		WHERE relid = 'crypto_a'::regclass) AS names_its_key
 FROM heap_page_items(get_raw_page('crypto_a', 0)) ORDER BY lp;
-SELECT count(DISTINCT substr(t_data, 7, 12)) AS distinct_nonces,
-	   count(DISTINCT substr(t_data, 19)) AS distinct_ciphertexts
+SELECT count(DISTINCT substr(t_data, pg_temp.payload_nonce_at(t_data), 12))
+		 AS distinct_nonces,
+	   count(DISTINCT substr(t_data, pg_temp.payload_nonce_at(t_data) + 12))
+		 AS distinct_ciphertexts
 FROM heap_page_items(get_raw_page('crypto_a', 0));
 
 -- Any role that may write a table gets its key made; nobody reads the
@@ -75,7 +84,7 @@ SELECT v FROM crypto_sub;
 SELECT p.lp, k.version
 FROM heap_page_items(get_raw_page('crypto_sub', 0)) p
 LEFT JOIN heliosdb.table_key k
-	ON k.key_id = get_byte(p.t_data, 2) + 256 * get_byte(p.t_data, 3)
+	ON k.key_id = pg_temp.payload_key_id(p.t_data)
 ORDER BY p.lp;
 
 -- Dropping a table drops its keys (and a rolled-back drop keeps them).

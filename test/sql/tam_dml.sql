@@ -129,3 +129,40 @@ SELECT d.id, count(c.id) FROM tam_dml d LEFT JOIN tam_dml_child c USING (id)
 GROUP BY d.id ORDER BY d.id;
 
 DROP TABLE tam_dml_child, tam_dml, tam_dml_bulk;
+
+-- Row shapes of payload format 2: no nulls, nulls, 32 and more attributes
+-- (a two-byte row descriptor), with and without nulls, all read back equal
+-- to heap's rows through sequential and index scans and after an update.
+SELECT format('CREATE TABLE %I (%s) USING %s', t,
+			  string_agg(format('c%s %s', i,
+								CASE WHEN i % 3 = 0 THEN 'text' ELSE 'int' END),
+						 ', ' ORDER BY i), am)
+FROM (VALUES ('tam_dml_wide_h', 'heap'),
+			 ('tam_dml_wide_e', 'heliosdb_encrypted')) v(t, am),
+	 generate_series(1, 40) i
+GROUP BY t, am ORDER BY t \gexec
+INSERT INTO tam_dml_wide_h
+SELECT r, NULLIF(r, 2), 'x' || r,
+	   r, r, CASE WHEN r % 2 = 0 THEN NULL ELSE 'y' END
+FROM generate_series(1, 4) r;
+SELECT format('INSERT INTO tam_dml_wide_h VALUES (%s)',
+			  string_agg(CASE WHEN i % 3 = 0 THEN quote_literal('v' || i)
+						 ELSE (100 + i)::text END, ', ' ORDER BY i))
+FROM generate_series(1, 40) i \gexec
+INSERT INTO tam_dml_wide_e SELECT * FROM tam_dml_wide_h;
+UPDATE tam_dml_wide_h SET c39 = 'z' || c1, c31 = NULL WHERE c1 IN (3, 4);
+UPDATE tam_dml_wide_e SET c39 = 'z' || c1, c31 = NULL WHERE c1 IN (3, 4);
+CREATE INDEX ON tam_dml_wide_e (c1);
+SELECT (SELECT array_agg(h::text ORDER BY c1) FROM tam_dml_wide_h h) =
+	   (SELECT array_agg(e::text ORDER BY c1) FROM tam_dml_wide_e e)
+	   AS wide_rows_equal;
+SET enable_seqscan = off;
+SELECT c1, c2, c3, c6, c31, c39, c40 FROM tam_dml_wide_e WHERE c1 IN (3, 101)
+ORDER BY c1;
+RESET enable_seqscan;
+CREATE TABLE tam_dml_narrow (a int, b text, c int) USING heliosdb_encrypted;
+INSERT INTO tam_dml_narrow VALUES (1, NULL, 3), (NULL, 'x', NULL), (5, 'yy', 6);
+ALTER TABLE tam_dml_narrow ADD COLUMN d int DEFAULT 7;
+INSERT INTO tam_dml_narrow VALUES (9, 'z', NULL, NULL);
+SELECT * FROM tam_dml_narrow ORDER BY a NULLS FIRST;
+DROP TABLE tam_dml_wide_h, tam_dml_wide_e, tam_dml_narrow;
