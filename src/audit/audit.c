@@ -73,55 +73,53 @@ hdb_audit_result_name(HdbAuditResult result)
 }
 
 /*
- * Check hook of heliosdb.audit_events: a list of event type names, "all",
- * or "none".  The mask travels to the assign hook in "extra".
+ * Parse a GUC list value into a bit mask: item i of "names" sets bit i,
+ * "all" (when allow_all) sets bits 0 .. nnames-1, "none" sets nothing.
+ * On an error the GUC check detail names the item; "what" says what the
+ * items are.  The mask travels to the assign hook in "extra".
  */
 static bool
-check_audit_events(char **newval, void **extra, GucSource source)
+check_name_list(char **newval, void **extra, const char *const *names,
+				int nnames, bool allow_all, const char *what)
 {
 	char	   *raw = pstrdup(*newval);
 	List	   *items;
 	ListCell   *lc;
 	int			mask = 0;
 	int		   *result;
+	bool		ok = SplitIdentifierString(raw, ',', &items);
 
-	if (!SplitIdentifierString(raw, ',', &items))
-	{
+	if (!ok)
 		GUC_check_errdetail("List syntax is invalid.");
-		pfree(raw);
-		list_free(items);
-		return false;
-	}
 	foreach(lc, items)
 	{
 		char	   *item = (char *) lfirst(lc);
-		bool		known = false;
+		int			i;
 
-		if (pg_strcasecmp(item, "all") == 0)
+		if (!ok)
+			break;
+		if (allow_all && pg_strcasecmp(item, "all") == 0)
 		{
-			mask = (1 << HDB_AUDIT_NUM_EVENT_TYPES) - 1;
+			mask |= (1 << nnames) - 1;
 			continue;
 		}
-		if (pg_strcasecmp(item, "none") == 0)
+		if (allow_all && pg_strcasecmp(item, "none") == 0)
 			continue;
-		for (int i = 0; i < HDB_AUDIT_NUM_EVENT_TYPES; i++)
+		for (i = 0; i < nnames; i++)
+			if (pg_strcasecmp(item, names[i]) == 0)
+				break;
+		if (i == nnames)
 		{
-			if (pg_strcasecmp(item, event_names[i]) == 0)
-			{
-				mask |= 1 << i;
-				known = true;
-			}
+			GUC_check_errdetail("Unrecognized %s: \"%s\".", what, item);
+			ok = false;
 		}
-		if (!known)
-		{
-			GUC_check_errdetail("Unrecognized audit event type: \"%s\".", item);
-			pfree(raw);
-			list_free(items);
-			return false;
-		}
+		else
+			mask |= 1 << i;
 	}
 	pfree(raw);
 	list_free(items);
+	if (!ok)
+		return false;
 
 	result = (int *) malloc(sizeof(int));
 	if (result == NULL)
@@ -131,56 +129,35 @@ check_audit_events(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* Check hook of heliosdb.audit_events: event type names, "all" or "none". */
+static bool
+check_audit_events(char **newval, void **extra, GucSource source)
+{
+	return check_name_list(newval, extra, event_names,
+						   HDB_AUDIT_NUM_EVENT_TYPES, true, "audit event type");
+}
+
 static void
 assign_audit_events(const char *newval, void *extra)
 {
 	hdb_audit_events_mask = *(int *) extra;
 }
 
-/* Check hook of heliosdb.audit_destination: database, file and/or log. */
+/*
+ * Check hook of heliosdb.audit_destination: database, file and/or log,
+ * which are bits 0, 1 and 2 (HDB_AUDIT_DEST_*).
+ */
 static bool
 check_audit_destination(char **newval, void **extra, GucSource source)
 {
-	char	   *raw = pstrdup(*newval);
-	List	   *items;
-	ListCell   *lc;
-	int			dest = 0;
-	int		   *result;
+	static const char *const destinations[] = {"database", "file", "log"};
 
-	if (!SplitIdentifierString(raw, ',', &items))
-	{
-		GUC_check_errdetail("List syntax is invalid.");
-		pfree(raw);
-		list_free(items);
-		return false;
-	}
-	foreach(lc, items)
-	{
-		char	   *item = (char *) lfirst(lc);
-
-		if (pg_strcasecmp(item, "database") == 0)
-			dest |= HDB_AUDIT_DEST_DATABASE;
-		else if (pg_strcasecmp(item, "file") == 0)
-			dest |= HDB_AUDIT_DEST_FILE;
-		else if (pg_strcasecmp(item, "log") == 0)
-			dest |= HDB_AUDIT_DEST_LOG;
-		else
-		{
-			GUC_check_errdetail("Unrecognized audit destination: \"%s\".", item);
-			pfree(raw);
-			list_free(items);
-			return false;
-		}
-	}
-	pfree(raw);
-	list_free(items);
-
-	result = (int *) malloc(sizeof(int));
-	if (result == NULL)
-		return false;
-	*result = dest;
-	*extra = result;
-	return true;
+	StaticAssertStmt(HDB_AUDIT_DEST_DATABASE == 1 << 0 &&
+					 HDB_AUDIT_DEST_FILE == 1 << 1 &&
+					 HDB_AUDIT_DEST_LOG == 1 << 2,
+					 "audit destination bits out of order");
+	return check_name_list(newval, extra, destinations,
+						   lengthof(destinations), false, "audit destination");
 }
 
 static void
