@@ -11,36 +11,18 @@
  * reaches every session: at its commit.  An aborted transaction drops the
  * cache, as it may hold that transaction's own uncommitted change.
  *
- * The registry is read through its unique index on the name, with a fresh
- * catalog snapshot: it must neither depend on the caller's privileges or
- * search_path nor fix the transaction's snapshot early (which would break
- * SET TRANSACTION ISOLATION LEVEL after BEGIN).
+ * The registry is read by the tenant module (hdb_registry_fetch()), with a
+ * fresh catalog snapshot: independent of the caller's privileges and
+ * search_path, and without fixing the transaction's snapshot early (which
+ * would break SET TRANSACTION ISOLATION LEVEL after BEGIN).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/stratnum.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_collation.h"
-#include "miscadmin.h"
-#include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
 
-#include "common/hdb_common.h"
 #include "quota/quota_internal.h"
-
-/* Attribute numbers of heliosdb.tenant, fixed by the install script. */
-#define Anum_tenant_name			2
-#define Anum_tenant_storage_quota	3
-#define Anum_tenant_qps_limit		4
 
 typedef struct CachedLimits
 {
@@ -72,50 +54,15 @@ limits_xact_callback(XactEvent event, void *arg)
 static void
 read_limits(const char *name, HdbTenantLimits *limits)
 {
-	Oid			nsp = get_namespace_oid(HDB_SCHEMA, true);
-	Oid			relid = InvalidOid;
-	Oid			indexid = InvalidOid;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Snapshot	snapshot;
+	HdbTenantRow row;
 
 	limits->storage_quota = -1;
 	limits->qps_limit = 0;
-
-	if (OidIsValid(nsp))
+	if (hdb_registry_fetch(name, &row))
 	{
-		relid = get_relname_relid("tenant", nsp);
-		indexid = get_relname_relid("tenant_name_key", nsp);
+		limits->storage_quota = row.storage_quota;
+		limits->qps_limit = row.qps_limit;
 	}
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		return;
-
-	InvalidateCatalogSnapshot();
-	snapshot = RegisterSnapshot(GetCatalogSnapshot(relid));
-	rel = table_open(relid, AccessShareLock);
-	ScanKeyEntryInitialize(&key, 0, Anum_tenant_name, BTEqualStrategyNumber,
-						   InvalidOid, C_COLLATION_OID, F_TEXTEQ,
-						   CStringGetTextDatum(name));
-	scan = systable_beginscan(rel, indexid, true, snapshot, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		isnull;
-		Datum		d;
-
-		d = heap_getattr(tuple, Anum_tenant_storage_quota, desc, &isnull);
-		if (!isnull)
-			limits->storage_quota = DatumGetInt64(d);
-		d = heap_getattr(tuple, Anum_tenant_qps_limit, desc, &isnull);
-		if (!isnull)
-			limits->qps_limit = DatumGetInt32(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
 }
 
 /*

@@ -67,7 +67,17 @@ extern void hdb_context_set(const HdbSecurityContext *ctx);
 extern void hdb_context_reset(void);
 extern bool hdb_tenant_name_is_valid(const char *name);
 
+/* A registry row. */
+typedef struct HdbTenantRow
+{
+	pg_uuid_t	id;
+	char		name[HDB_TENANT_NAME_MAX];
+	int64		storage_quota;	/* bytes; -1 when unset */
+	int32		qps_limit;		/* statements per second; 0 when unset */
+} HdbTenantRow;
+
 /* Registry */
+extern bool hdb_registry_fetch(const char *name, HdbTenantRow *row);
 extern bool hdb_registry_lookup_name(const char *name, pg_uuid_t *id);
 extern bool hdb_registry_lookup_id(const pg_uuid_t *id, char *name);
 extern uint64 hdb_registry_generation(void);

@@ -38,8 +38,10 @@
 #include "tenant/tenant_internal.h"
 
 /* Attribute numbers of heliosdb.tenant, fixed by the install script. */
-#define Anum_tenant_id		1
-#define Anum_tenant_name	2
+#define Anum_tenant_id				1
+#define Anum_tenant_name			2
+#define Anum_tenant_storage_quota	3
+#define Anum_tenant_qps_limit		4
 
 static bool registry_changed_in_xact = false;
 
@@ -96,13 +98,16 @@ hdb_registry_generation(void)
 }
 
 /*
- * Find one registry row through the unique index "indexname", with the
- * active snapshot (so a statement sees what its own transaction created).
- * Returns false when there is no such tenant.
+ * Find one registry row through the unique index "indexname".  It is read
+ * with a fresh catalog snapshot: the registry as committed now (plus this
+ * transaction's own changes), also inside a REPEATABLE READ transaction
+ * whose snapshot predates a drop, and without fixing the transaction's
+ * snapshot early.  Returns false when there is no such tenant; when the
+ * extension is not installed, too if missing_ok, else that is an error.
  */
 static bool
 registry_scan(AttrNumber attno, RegProcedure eqproc, Datum value,
-			  const char *indexname, pg_uuid_t *id, char *name)
+			  const char *indexname, bool missing_ok, HdbTenantRow *row)
 {
 	Oid			nsp = get_namespace_oid(HDB_SCHEMA, true);
 	Oid			relid = InvalidOid;
@@ -120,13 +125,17 @@ registry_scan(AttrNumber attno, RegProcedure eqproc, Datum value,
 		indexid = get_relname_relid(indexname, nsp);
 	}
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
+	{
+		if (missing_ok)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"heliosdb\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION heliosdb.")));
+	}
 
-	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() :
-								GetTransactionSnapshot());
+	InvalidateCatalogSnapshot();
+	snapshot = RegisterSnapshot(GetCatalogSnapshot(relid));
 	rel = table_open(relid, AccessShareLock);
 	ScanKeyEntryInitialize(&key, 0, attno, BTEqualStrategyNumber, InvalidOid,
 						   C_COLLATION_OID, eqproc, value);
@@ -140,13 +149,14 @@ registry_scan(AttrNumber attno, RegProcedure eqproc, Datum value,
 		Datum		d;
 
 		d = heap_getattr(tuple, Anum_tenant_id, desc, &isnull);
-		memcpy(id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-		if (name != NULL)
-		{
-			d = heap_getattr(tuple, Anum_tenant_name, desc, &isnull);
-			text_to_cstring_buffer(DatumGetTextPP(d), name,
-								   HDB_TENANT_NAME_MAX);
-		}
+		memcpy(&row->id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		d = heap_getattr(tuple, Anum_tenant_name, desc, &isnull);
+		text_to_cstring_buffer(DatumGetTextPP(d), row->name,
+							   HDB_TENANT_NAME_MAX);
+		d = heap_getattr(tuple, Anum_tenant_storage_quota, desc, &isnull);
+		row->storage_quota = isnull ? -1 : DatumGetInt64(d);
+		d = heap_getattr(tuple, Anum_tenant_qps_limit, desc, &isnull);
+		row->qps_limit = isnull ? 0 : DatumGetInt32(d);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -154,10 +164,23 @@ registry_scan(AttrNumber attno, RegProcedure eqproc, Datum value,
 	return found;
 }
 
+/*
+ * The registry row of tenant "name"; false when there is none, also when
+ * the extension is not installed in this database.
+ */
+bool
+hdb_registry_fetch(const char *name, HdbTenantRow *row)
+{
+	return registry_scan(Anum_tenant_name, F_TEXTEQ,
+						 CStringGetTextDatum(name), "tenant_name_key",
+						 true, row);
+}
+
 bool
 hdb_registry_lookup_name(const char *name, pg_uuid_t *id)
 {
 	uint64		generation = hdb_registry_generation();
+	HdbTenantRow row;
 
 	if (name_cache.valid && !registry_changed_in_xact &&
 		name_cache.generation == generation &&
@@ -169,8 +192,9 @@ hdb_registry_lookup_name(const char *name, pg_uuid_t *id)
 
 	if (!registry_scan(Anum_tenant_name, F_TEXTEQ,
 					   CStringGetTextDatum(name), "tenant_name_key",
-					   id, NULL))
+					   false, &row))
 		return false;
+	memcpy(id, &row.id, sizeof(pg_uuid_t));
 
 	if (strlen(name) < HDB_TENANT_NAME_MAX)
 	{
@@ -185,10 +209,13 @@ hdb_registry_lookup_name(const char *name, pg_uuid_t *id)
 bool
 hdb_registry_lookup_id(const pg_uuid_t *id, char *name)
 {
-	pg_uuid_t	found_id;
+	HdbTenantRow row;
 
-	return registry_scan(Anum_tenant_id, F_UUID_EQ, UUIDPGetDatum(id),
-						 "tenant_pkey", &found_id, name);
+	if (!registry_scan(Anum_tenant_id, F_UUID_EQ, UUIDPGetDatum(id),
+					   "tenant_pkey", false, &row))
+		return false;
+	strlcpy(name, row.name, HDB_TENANT_NAME_MAX);
+	return true;
 }
 
 /*
