@@ -19,10 +19,11 @@
  * Every failure is an ERROR with SQLSTATE 28000 and a message saying what
  * was wrong; no part of the token is ever put into a message.
  *
- * Successful verifications are cached per backend, keyed by the SHA-256
- * of the token and the configuration generation, so that a repeated login
- * with the same token costs a hash and the time checks, which are always
- * redone.
+ * Successful verifications are cached per backend.  An entry is found by
+ * a seeded 64-bit hash of the token and holds the whole token, which must
+ * equal the one presented; it is valid for the configuration generation
+ * it was verified under.  A repeated login with the same token therefore
+ * costs a hash, a comparison and the time checks, which are always redone.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +35,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
 
+#include "common/hashfn.h"
 #include "common/hdb_codec.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -73,7 +75,9 @@ static const struct
 
 typedef struct JwtCacheEntry
 {
-	uint8		hash[32];		/* SHA-256 of the token: the hash key */
+	uint64		key;			/* seeded hash of the token: the hash key */
+	char	   *token;			/* the whole token, in cache_cxt */
+	size_t		token_len;
 	uint64		generation;		/* hdb_jwt_config_generation when verified */
 	bool		asymmetric;		/* verified with a key of the key file */
 	double		exp;
@@ -84,6 +88,7 @@ typedef struct JwtCacheEntry
 
 static MemoryContext cache_cxt = NULL;
 static HTAB *cache = NULL;
+static uint64 cache_seed;
 
 uint64		hdb_jwt_config_generation = 1;
 
@@ -447,8 +452,13 @@ cache_init(void)
 
 	cache_cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb JWT cache",
 									  ALLOCSET_DEFAULT_SIZES);
+	/* A secret seed: nobody can craft tokens that share an entry. */
+	if (!pg_strong_random(&cache_seed, sizeof(cache_seed)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random numbers")));
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = 32;
+	ctl.keysize = sizeof(uint64);
 	ctl.entrysize = sizeof(JwtCacheEntry);
 	ctl.hcxt = cache_cxt;
 	cache = hash_create("heliosdb JWT cache", 64, &ctl,
@@ -461,11 +471,34 @@ cache_strdup(const char *s)
 	return s ? MemoryContextStrdup(cache_cxt, s) : NULL;
 }
 
+static uint64
+cache_key(const char *token, size_t len)
+{
+	return hash_bytes_extended((const unsigned char *) token, (int) len,
+							   cache_seed);
+}
+
+/* Free what an entry holds besides itself. */
 static void
-cache_store(const uint8 *hash, bool asymmetric, double exp, double nbf,
-			double iat, const HdbJwtResult *result, uint64 generation)
+cache_entry_clear(JwtCacheEntry *e)
+{
+	pfree(e->token);
+	if (e->result.user_id)
+		pfree(e->result.user_id);
+	if (e->result.tenant)
+		pfree(e->result.tenant);
+	if (e->result.role)
+		pfree(e->result.role);
+	pfree(e->result.claims);
+}
+
+static void
+cache_store(const char *token, size_t len, bool asymmetric, double exp,
+			double nbf, double iat, const HdbJwtResult *result,
+			uint64 generation)
 {
 	JwtCacheEntry *e;
+	uint64		key;
 	bool		found;
 
 	if (cache == NULL)
@@ -475,7 +508,14 @@ cache_store(const uint8 *hash, bool asymmetric, double exp, double nbf,
 		cache_reset();
 		cache_init();
 	}
-	e = hash_search(cache, hash, HASH_ENTER, &found);
+	key = cache_key(token, len);
+	e = hash_search(cache, &key, HASH_ENTER, &found);
+	/* Another token with the same hash: this one takes the entry. */
+	if (found)
+		cache_entry_clear(e);
+	e->token = MemoryContextAlloc(cache_cxt, len);
+	memcpy(e->token, token, len);
+	e->token_len = len;
 	e->generation = generation;
 	e->asymmetric = asymmetric;
 	e->exp = exp;
@@ -490,24 +530,28 @@ cache_store(const uint8 *hash, bool asymmetric, double exp, double nbf,
 }
 
 /*
- * A still valid cached verification of the token with this hash, or NULL.
+ * A still valid cached verification of this very token, or NULL.
  */
 static JwtCacheEntry *
-cache_lookup(const uint8 *hash)
+cache_lookup(const char *token, size_t len)
 {
 	JwtCacheEntry *e;
+	uint64		key;
 
 	if (cache == NULL)
 		return NULL;
-	e = hash_search(cache, hash, HASH_FIND, NULL);
-	if (e == NULL)
+	key = cache_key(token, len);
+	e = hash_search(cache, &key, HASH_FIND, NULL);
+	if (e == NULL || e->token_len != len ||
+		CRYPTO_memcmp(e->token, token, len) != 0)
 		return NULL;
 	/* A reloaded key file bumps the generation. */
 	if (e->asymmetric)
 		hdb_jwt_keys_refresh();
 	if (e->generation != hdb_jwt_config_generation)
 	{
-		hash_search(cache, hash, HASH_REMOVE, NULL);
+		cache_entry_clear(e);
+		hash_search(cache, &key, HASH_REMOVE, NULL);
 		return NULL;
 	}
 	return e;
@@ -522,7 +566,6 @@ hdb_jwt_verify(const char *token, size_t len, HdbJwtResult *result)
 {
 	const char *dot1,
 			   *dot2;
-	uint8		hash[32];
 	JwtCacheEntry *cached;
 	uint8	   *buf,
 			   *sig;
@@ -554,11 +597,7 @@ hdb_jwt_verify(const char *token, size_t len, HdbJwtResult *result)
 		jwt_fail("token is not a JWS in compact serialization",
 				 "A token has exactly three base64url parts separated by dots.");
 
-	if (EVP_Digest(token, len, hash, NULL, EVP_sha256(), NULL) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256")));
-	cached = cache_lookup(hash);
+	cached = cache_lookup(token, len);
 	if (cached != NULL)
 	{
 		check_times(cached->exp, cached->nbf, cached->iat);
@@ -664,6 +703,6 @@ hdb_jwt_verify(const char *token, size_t len, HdbJwtResult *result)
 	result->claims = claims;
 	result->cached = false;
 
-	cache_store(hash, jwt_algs[alg].key_type != HDB_KEY_HMAC, exp, nbf, iat,
-				result, generation);
+	cache_store(token, len, jwt_algs[alg].key_type != HDB_KEY_HMAC, exp, nbf,
+				iat, result, generation);
 }

@@ -29,6 +29,7 @@
 
 #include "common/hdb_codec.h"
 #include "storage/fd.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 
 #include "auth/auth_internal.h"
@@ -54,6 +55,8 @@ static int	nkeys = 0;
 static char *loaded_path = NULL;
 static struct stat loaded_stat;
 static bool loaded = false;
+/* The local transaction that last found the file unchanged. */
+static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
 
 static void
 keys_unload(void)
@@ -369,7 +372,10 @@ read_key_file(const char *path, int *len)
 
 /*
  * Make sure the loaded keys are those of the file heliosdb.jwt_key_file
- * names now; reload them when the setting or the file changed.
+ * names now; reload them when the setting or the file changed.  The file
+ * itself is looked at once per transaction, so a key file replaced (by an
+ * atomic rename, say) takes effect with the next transaction of every
+ * session, and a login whose token is cached costs no system call.
  */
 void
 hdb_jwt_keys_refresh(void)
@@ -389,6 +395,10 @@ hdb_jwt_keys_refresh(void)
 		return;
 	}
 
+	if (loaded && MyProc->lxid != InvalidLocalTransactionId &&
+		MyProc->lxid == checked_lxid && strcmp(path, loaded_path) == 0)
+		return;
+
 	if (stat(path, &st) < 0)
 	{
 		if (loaded)
@@ -402,7 +412,10 @@ hdb_jwt_keys_refresh(void)
 		st.st_size == loaded_stat.st_size &&
 		st.st_mtim.tv_sec == loaded_stat.st_mtim.tv_sec &&
 		st.st_mtim.tv_nsec == loaded_stat.st_mtim.tv_nsec)
+	{
+		checked_lxid = MyProc->lxid;
 		return;
+	}
 
 	if (keys_cxt == NULL)
 		keys_cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb JWT keys",
@@ -436,6 +449,7 @@ hdb_jwt_keys_refresh(void)
 	loaded_path = MemoryContextStrdup(keys_cxt, path);
 	loaded_stat = st;
 	loaded = true;
+	checked_lxid = MyProc->lxid;
 	hdb_jwt_config_generation++;
 }
 
