@@ -1,7 +1,7 @@
 -- Audit: the database sink, its hash chain, retention and queue functions.
 
 -- One row per record, in the order the worker stored them.  seq and the
--- hashes are assigned by _audit_append(); the other columns come from the
+-- hashes are assigned by _audit_rows(); the other columns come from the
 -- record's JSON, whose keys are the column names.
 CREATE TABLE @extschema@.audit_log (
 	seq						bigint NOT NULL,
@@ -27,10 +27,16 @@ CREATE TABLE @extschema@.audit_log (
 	stored_at				timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	prev_hash				bytea,
 	hash					bytea NOT NULL,
-	CONSTRAINT audit_log_pkey PRIMARY KEY (seq)
-);
-CREATE INDEX audit_log_timestamp_idx ON @extschema@.audit_log ("timestamp");
-CREATE INDEX audit_log_event_type_idx ON @extschema@.audit_log (event_type, "timestamp");
+	CONSTRAINT audit_log_pkey PRIMARY KEY (seq, "timestamp")
+) PARTITION BY RANGE ("timestamp");
+-- Records arrive in nearly time order: a BRIN index finds time ranges
+-- (within a day's partition) at a fraction of a btree's cost per insert.
+CREATE INDEX audit_log_timestamp_idx ON @extschema@.audit_log USING brin ("timestamp");
+-- One partition per day (UTC), made by the writer before it stores a
+-- record of that day, audit_log_pYYYYMMDD; the default partition only
+-- takes rows moved there by hand.
+CREATE TABLE @extschema@.audit_log_default PARTITION OF @extschema@.audit_log DEFAULT;
+REVOKE ALL ON @extschema@.audit_log_default FROM PUBLIC;
 REVOKE ALL ON @extschema@.audit_log FROM PUBLIC;
 GRANT SELECT ON @extschema@.audit_log TO heliosdb_admin;
 
@@ -58,57 +64,62 @@ CREATE VIEW @extschema@.audit_logs AS
 REVOKE ALL ON @extschema@.audit_logs FROM PUBLIC;
 GRANT SELECT ON @extschema@.audit_logs TO heliosdb_admin;
 
--- Digest of a row: SHA-256 of the previous hash and a canonical text form
--- of every stored field (timestamps as epoch, so independent of TimeZone).
+-- The hash a row must carry: SHA-256 of a canonical form of every column
+-- but "hash", prev_hash included (see src/audit/chain.c).
 CREATE FUNCTION @extschema@._audit_digest(r @extschema@.audit_log)
 RETURNS bytea
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT pg_catalog.sha256(
-		pg_catalog.convert_to(pg_catalog.jsonb_build_array(
-			r.seq, extract(epoch FROM r."timestamp"),
-			r.event_type, r.user_id, r.tenant_id, r.role,
-			r.ip_address::text, r.action, r.resource, r.query, r.params,
-			r.result, r.error_code, r.error_message, r.rows_affected,
-			r.duration_ms, r.rls_policies_applied, r.request_id,
-			r.session_id, r.database)::text, 'UTF8')
-		|| COALESCE(r.prev_hash, '\x'::bytea))
-$$;
+AS 'MODULE_PATHNAME', 'hdb_audit_digest'
+LANGUAGE C STABLE STRICT;
 REVOKE ALL ON FUNCTION @extschema@._audit_digest(@extschema@.audit_log) FROM PUBLIC;
 
--- Called by the worker only: store a batch of JSON records, chain them and
--- advance the stored LSN, in the worker's transaction.
-CREATE FUNCTION @extschema@._audit_append(recs text[], lsn pg_lsn,
-										  to_table boolean)
+-- Called by the writer only: the rows of a batch of records (JSON text),
+-- numbered, stamped and hashed after the chain end (last_seq, last_hash).
+CREATE FUNCTION @extschema@._audit_rows(records text[], last_seq bigint,
+										last_hash bytea)
+RETURNS SETOF @extschema@.audit_log
+AS 'MODULE_PATHNAME', 'hdb_audit_rows'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION @extschema@._audit_rows(text[], bigint, bytea) FROM PUBLIC;
+
+-- Called by the writer only: make the partition of audit_log that holds
+-- the records of the given day (UTC), audit_log_pYYYYMMDD.  Rows of that day moved into the
+-- default partition by hand move into the new partition.
+CREATE FUNCTION @extschema@._audit_partition(day date)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	st @extschema@.audit_state;
-	r @extschema@.audit_log;
-	rec text;
+	part text := 'audit_log_p' || pg_catalog.to_char(day, 'YYYYMMDD');
+	lo timestamptz := (day::timestamp AT TIME ZONE 'UTC');
+	hi timestamptz := ((day + 1)::timestamp AT TIME ZONE 'UTC');
 BEGIN
-	SELECT * INTO STRICT st FROM @extschema@.audit_state FOR UPDATE;
-	IF to_table THEN
-		FOREACH rec IN ARRAY recs LOOP
-			r := jsonb_populate_record(NULL::@extschema@.audit_log, rec::jsonb);
-			st.last_seq := st.last_seq + 1;
-			r.seq := st.last_seq;
-			r.stored_at := now();
-			r.prev_hash := st.last_hash;
-			r.hash := @extschema@._audit_digest(r);
-			st.last_hash := r.hash;
-			INSERT INTO @extschema@.audit_log VALUES (r.*);
-		END LOOP;
+	IF pg_catalog.to_regclass(pg_catalog.quote_ident('@extschema@') || '.' || part) IS NOT NULL THEN
+		RETURN;
 	END IF;
-	UPDATE @extschema@.audit_state
-		SET last_seq = st.last_seq, last_hash = st.last_hash,
-			stored_lsn = GREATEST(stored_lsn, lsn);
+	IF EXISTS (SELECT 1 FROM @extschema@.audit_log_default
+			   WHERE "timestamp" >= lo AND "timestamp" < hi) THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE @extschema@.%I (LIKE @extschema@.audit_log INCLUDING DEFAULTS)', part);
+		EXECUTE pg_catalog.format(
+			'WITH moved AS (DELETE FROM @extschema@.audit_log_default
+							WHERE "timestamp" >= $1 AND "timestamp" < $2 RETURNING *)
+			 INSERT INTO @extschema@.%I SELECT * FROM moved', part) USING lo, hi;
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE @extschema@.audit_log ATTACH PARTITION @extschema@.%I FOR VALUES FROM (%L) TO (%L)',
+			part, lo, hi);
+	ELSE
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE @extschema@.%I PARTITION OF @extschema@.audit_log FOR VALUES FROM (%L) TO (%L)',
+			part, lo, hi);
+	END IF;
+	EXECUTE pg_catalog.format('REVOKE ALL ON @extschema@.%I FROM PUBLIC', part);
+	-- A member of the extension, like audit_log itself: dumps leave the
+	-- audit trail out, DROP EXTENSION removes it.
+	EXECUTE pg_catalog.format('ALTER EXTENSION heliosdb ADD TABLE @extschema@.%I', part);
 END
 $$;
-REVOKE ALL ON FUNCTION @extschema@._audit_append(text[], pg_lsn, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._audit_partition(date) FROM PUBLIC;
 
 -- Walk the chain from the first record at or after "since" (from the
 -- oldest kept record when NULL) and report the first broken link.
@@ -173,28 +184,54 @@ $$;
 REVOKE ALL ON FUNCTION @extschema@.audit_verify(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_verify(timestamptz) TO heliosdb_admin;
 
--- Delete records older than "days" days.  Only a prefix of the chain is
--- removed, so that what remains still verifies.  Run by the worker hourly.
+-- Remove records older than "days" days.  Only a prefix of the chain is
+-- removed, so that what remains still verifies: a day's partition wholly
+-- before the cutoff is dropped when all its records come before the first
+-- record kept, and other old records are deleted when they do.  Run by the
+-- writer hourly.  Returns the number of records removed.
 CREATE FUNCTION @extschema@.audit_expire(days integer)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	cutoff timestamptz;
 	keep_from bigint;
+	part name;
+	last_seq bigint;
 	n bigint;
+	total bigint := 0;
 BEGIN
 	IF days IS NULL OR days < 1 THEN
 		RAISE EXCEPTION 'retention must be at least one day'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	cutoff := now() - pg_catalog.make_interval(days => days);
 	SELECT min(seq) INTO keep_from FROM @extschema@.audit_log
-		WHERE "timestamp" >= now() - pg_catalog.make_interval(days => days);
+		WHERE "timestamp" >= cutoff;
+	FOR part IN
+		SELECT c.relname
+		FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = '@extschema@.audit_log'::pg_catalog.regclass
+		  AND c.relname ~ '^audit_log_p[0-9]{8}$'
+		  AND ((pg_catalog.to_date(pg_catalog.substr(c.relname, 12), 'YYYYMMDD') + 1)::timestamp
+			   AT TIME ZONE 'UTC') <= cutoff
+		ORDER BY c.relname
+	LOOP
+		EXECUTE pg_catalog.format('SELECT max(seq), count(*) FROM @extschema@.%I', part)
+			INTO last_seq, n;
+		IF keep_from IS NULL OR last_seq IS NULL OR last_seq < keep_from THEN
+			EXECUTE pg_catalog.format('ALTER EXTENSION heliosdb DROP TABLE @extschema@.%I', part);
+			EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part);
+			total := total + n;
+		END IF;
+	END LOOP;
 	DELETE FROM @extschema@.audit_log
-		WHERE "timestamp" < now() - pg_catalog.make_interval(days => days)
+		WHERE "timestamp" < cutoff
 		  AND (keep_from IS NULL OR seq < keep_from);
 	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	RETURN total + n;
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.audit_expire(integer) FROM PUBLIC;

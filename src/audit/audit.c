@@ -359,6 +359,7 @@ hdb_audit_flush(PG_FUNCTION_ARGS)
 			break;
 
 		hdb_audit_ensure_worker(qi);
+		hdb_audit_wake_worker(qi);
 		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (left <= 0)
 			break;

@@ -40,6 +40,13 @@
 /* Prefix of the logical WAL messages carrying records. */
 #define HDB_AUDIT_WAL_PREFIX "heliosdb.audit"
 
+/*
+ * How long the writer lets records gather before it stores them, unless
+ * the ring fills up or heliosdb.audit_flush() asks; they are durable in
+ * WAL meanwhile.
+ */
+#define HDB_AUDIT_STORE_DELAY_MS	200L
+
 /* GUCs (audit.c) */
 extern bool hdb_audit_enabled;
 extern int	hdb_audit_events_mask;
@@ -106,6 +113,12 @@ extern void hdb_audit_queue_init(void);
 extern HdbAuditQueue *hdb_audit_queue_get(int i);
 extern char *hdb_audit_queue_ring(HdbAuditQueue *q);
 extern LWLock *hdb_audit_queue_lock(int i);
+extern void hdb_audit_wake_worker(int qi);
+
+/* chain.c */
+#define HDB_AUDIT_HASH_LEN 32	/* SHA-256 */
+extern int64 hdb_audit_chain_last_seq;
+extern uint8 hdb_audit_chain_last_hash[HDB_AUDIT_HASH_LEN];
 extern int	hdb_audit_queue_for_db(Oid dboid, bool claim);
 extern void hdb_audit_enqueue(const char *text, int len);
 extern void hdb_audit_ensure_worker(int qi);

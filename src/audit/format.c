@@ -38,16 +38,86 @@ static char *client_addr = NULL;
 static bool client_addr_known = false;
 static char *database_name = NULL;
 
+/*
+ * Append value as a JSON string.  Runs of characters that need no escape
+ * are copied at once: records are formatted for every audited statement.
+ */
 static void
-append_json_string(StringInfo buf, const char *key, const char *value)
+append_json_text(StringInfo buf, const char *value)
 {
-	appendStringInfoChar(buf, ',');
-	escape_json(buf, key);
-	appendStringInfoChar(buf, ':');
-	if (value == NULL)
-		appendStringInfoString(buf, "null");
-	else
-		escape_json(buf, value);
+	const char *run = value;
+	const char *p;
+
+	appendStringInfoCharMacro(buf, '"');
+	for (p = value; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+		const char *esc;
+		char		ubuf[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(buf, run, p - run);
+		switch (c)
+		{
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			default:
+				snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
+				esc = ubuf;
+				break;
+		}
+		appendStringInfoString(buf, esc);
+		run = p + 1;
+	}
+	appendBinaryStringInfo(buf, run, p - run);
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/* Append a string literal. */
+#define append_literal(buf, lit) \
+	appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+
+/* Append ,"key":value with value a string or null; key needs no escape. */
+#define append_json_string(buf, key, value) \
+	do { \
+		const char *value_ = (value); \
+		append_literal((buf), ",\"" key "\":"); \
+		if (value_ == NULL) \
+			append_literal((buf), "null"); \
+		else \
+			append_json_text((buf), value_); \
+	} while (0)
+
+/* Append n as decimal digits, zero-padded to at least width digits. */
+static void
+append_digits(StringInfo buf, int64 n, int width)
+{
+	char		tmp[24];
+	int			len = pg_lltoa(n, tmp);
+
+	for (; len < width; width--)
+		appendStringInfoCharMacro(buf, '0');
+	appendBinaryStringInfo(buf, tmp, len);
 }
 
 /* The client's numeric address, or NULL for Unix-socket connections. */
@@ -105,12 +175,24 @@ append_timestamp(StringInfo buf, TimestampTz ts)
 
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 	{
-		appendStringInfoString(buf, "null");
+		append_literal(buf, "null");
 		return;
 	}
-	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
-					 tm.tm_year, tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	appendStringInfoCharMacro(buf, '"');
+	append_digits(buf, tm.tm_year, 4);
+	appendStringInfoCharMacro(buf, '-');
+	append_digits(buf, tm.tm_mon, 2);
+	appendStringInfoCharMacro(buf, '-');
+	append_digits(buf, tm.tm_mday, 2);
+	appendStringInfoCharMacro(buf, 'T');
+	append_digits(buf, tm.tm_hour, 2);
+	appendStringInfoCharMacro(buf, ':');
+	append_digits(buf, tm.tm_min, 2);
+	appendStringInfoCharMacro(buf, ':');
+	append_digits(buf, tm.tm_sec, 2);
+	appendStringInfoCharMacro(buf, '.');
+	append_digits(buf, fsec, 6);
+	append_literal(buf, "Z\"");
 }
 
 /*
@@ -124,7 +206,6 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 	const HdbSecurityContext *ctx = hdb_context_get_unchecked();
 	const char *user_id = NULL;
 	const char *role = NULL;
-	char		request_id[96];
 	ListCell   *lc;
 
 	if (ctx->source != HDB_SOURCE_NONE && ctx->user_id[0] != '\0')
@@ -135,7 +216,7 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 		role = GetUserNameFromId(GetUserId(), true);
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"timestamp\":");
+	append_literal(&buf, "{\"timestamp\":");
 	append_timestamp(&buf, rec->ts != 0 ? rec->ts : GetCurrentTimestamp());
 	append_json_string(&buf, "event_type", hdb_audit_event_name(rec->event_type));
 	append_json_string(&buf, "user_id", user_id);
@@ -148,9 +229,9 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 	append_json_string(&buf, "resource", rec->resource);
 	append_json_string(&buf, "query", rec->query);
 
-	appendStringInfoString(&buf, ",\"params\":");
+	append_literal(&buf, ",\"params\":");
 	if (rec->nparams <= 0)
-		appendStringInfoString(&buf, "null");
+		append_literal(&buf, "null");
 	else
 	{
 		appendStringInfoChar(&buf, '[');
@@ -161,11 +242,11 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 			if (i > 0)
 				appendStringInfoChar(&buf, ',');
 			if (rec->param_values == NULL)
-				escape_json(&buf, "[REDACTED]");
+				append_json_text(&buf, "[REDACTED]");
 			else if (v == NULL)
-				appendStringInfoString(&buf, "null");
+				append_literal(&buf, "null");
 			else
-				escape_json(&buf, hdb_audit_scrub_secrets(v));
+				append_json_text(&buf, hdb_audit_scrub_secrets(v));
 		}
 		appendStringInfoChar(&buf, ']');
 	}
@@ -175,19 +256,27 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 	append_json_string(&buf, "error_message",
 					   rec->error_message ?
 					   hdb_audit_scrub_secrets(rec->error_message) : NULL);
+	append_literal(&buf, ",\"rows_affected\":");
 	if (rec->rows_affected >= 0)
-		appendStringInfo(&buf, ",\"rows_affected\":" INT64_FORMAT,
-						 rec->rows_affected);
+		append_digits(&buf, rec->rows_affected, 1);
 	else
-		appendStringInfoString(&buf, ",\"rows_affected\":null");
+		append_literal(&buf, "null");
+	append_literal(&buf, ",\"duration_ms\":");
 	if (rec->duration_ms >= 0)
-		appendStringInfo(&buf, ",\"duration_ms\":%.3f", rec->duration_ms);
-	else
-		appendStringInfoString(&buf, ",\"duration_ms\":null");
+	{
+		/* milliseconds with three decimals, rounded to the microsecond */
+		int64		us = (int64) (rec->duration_ms * 1000.0 + 0.5);
 
-	appendStringInfoString(&buf, ",\"rls_policies_applied\":");
+		append_digits(&buf, us / 1000, 1);
+		appendStringInfoCharMacro(&buf, '.');
+		append_digits(&buf, us % 1000, 3);
+	}
+	else
+		append_literal(&buf, "null");
+
+	append_literal(&buf, ",\"rls_policies_applied\":");
 	if (rec->rls_policies == NIL)
-		appendStringInfoString(&buf, "null");
+		append_literal(&buf, "null");
 	else
 	{
 		appendStringInfoChar(&buf, '[');
@@ -195,14 +284,16 @@ hdb_audit_format(const HdbAuditRecord *rec, int *len)
 		{
 			if (foreach_current_index(lc) > 0)
 				appendStringInfoChar(&buf, ',');
-			escape_json(&buf, (const char *) lfirst(lc));
+			append_json_text(&buf, (const char *) lfirst(lc));
 		}
 		appendStringInfoChar(&buf, ']');
 	}
 
-	snprintf(request_id, sizeof(request_id), "%s.%llu", get_session_id(),
-			 (unsigned long long) rec->request_no);
-	append_json_string(&buf, "request_id", request_id);
+	append_literal(&buf, ",\"request_id\":\"");
+	appendStringInfoString(&buf, get_session_id());
+	appendStringInfoCharMacro(&buf, '.');
+	append_digits(&buf, (int64) rec->request_no, 1);
+	appendStringInfoCharMacro(&buf, '"');
 	append_json_string(&buf, "session_id", get_session_id());
 	append_json_string(&buf, "database", get_database());
 	appendStringInfoChar(&buf, '}');
@@ -255,7 +346,8 @@ hdb_audit_has_secret(const char *s)
 {
 	for (const char *p = s; *p; p++)
 	{
-		if ((p == s || !is_token_char(p[-1])) && secret_length(p) > 0)
+		if ((*p == 'h' || *p == 'e') &&
+			(p == s || !is_token_char(p[-1])) && secret_length(p) > 0)
 			return true;
 	}
 	return false;
@@ -282,7 +374,7 @@ hdb_audit_scrub_secrets(const char *s)
 			n = secret_length(p);
 		if (n > 0)
 		{
-			appendStringInfoString(&buf, "[REDACTED]");
+			append_literal(&buf, "[REDACTED]");
 			p += n;
 		}
 		else

@@ -245,6 +245,22 @@ hdb_audit_ensure_worker(int qi)
 	}
 }
 
+/* Make the queue's writer, if it runs, look at its ring now. */
+void
+hdb_audit_wake_worker(int qi)
+{
+	HdbAuditQueue *q = hdb_audit_queue_get(qi);
+	LWLock	   *lock = hdb_audit_queue_lock(qi);
+	Latch	   *latch = NULL;
+
+	LWLockAcquire(lock, LW_SHARED);
+	if (q->worker_pid != 0)
+		latch = &ProcGlobal->allProcs[q->worker_procno].procLatch;
+	LWLockRelease(lock);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
 /*
  * Queue one formatted record for this database.  Waits while the ring is
  * full; never drops.
@@ -288,6 +304,7 @@ hdb_audit_enqueue(const char *text, int len)
 		waited = true;
 		LWLockRelease(lock);
 		hdb_audit_ensure_worker(qi);
+		hdb_audit_wake_worker(qi);
 		ConditionVariableTimedSleep(&q->space_cv, 1000, PG_WAIT_EXTENSION);
 	}
 	if (waited)
@@ -302,8 +319,15 @@ hdb_audit_enqueue(const char *text, int len)
 	q->head += need;
 	q->enqueued++;
 	hdb_audit_last_lsn = entry.lsn;
+
+	/*
+	 * The writer stores what it finds every HDB_AUDIT_STORE_DELAY_MS; wake
+	 * it earlier only when the ring is filling up (or when we had to wait
+	 * for room), so that it stores large batches in few transactions.
+	 */
 	latch = NULL;
-	if (q->worker_pid != 0)
+	if (q->worker_pid != 0 &&
+		(waited || q->head - q->tail >= hdb_audit_shared->ring_size / 4))
 		latch = &ProcGlobal->allProcs[q->worker_procno].procLatch;
 	LWLockRelease(lock);
 

@@ -18,6 +18,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "parser/scanner.h"
+#include "utils/builtins.h"
 /* token numbers; needs the two headers above */
 #include "parser/gram.h"
 
@@ -34,6 +35,9 @@ is_literal_token(int tok)
  * Return a palloc'd copy of query[0..len) with literals replaced.  The text
  * has been parsed by the same scanner already, so scanning cannot fail on
  * it; no error is caught here because this runs in error paths too.
+ *
+ * One pass of the scanner finds the literals to replace and the highest
+ * $n the statement uses; the copy is made after it.
  */
 char *
 hdb_audit_redact_query(const char *query, int len, bool all)
@@ -47,27 +51,19 @@ hdb_audit_redact_query(const char *query, int len, bool all)
 	YYLTYPE		yylloc;
 	int			tok;
 	int			copied = 0;
+	int			nlits = 0;
+	int			maxlits = 16;
+	int		   *starts = palloc(sizeof(int) * maxlits);
+	int		   *ends = palloc(sizeof(int) * maxlits);
 
-	initStringInfo(&out);
-
-	/* First pass: the highest $n already used. */
 	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
 	extra.escape_string_warning = false;
 	while ((tok = core_yylex(&yylval, &yylloc, scanner)) != 0)
 	{
-		if (tok == PARAM && yylval.ival > max_param)
-			max_param = yylval.ival;
-	}
-	scanner_finish(scanner);
-
-	/* Second pass: copy the text, replacing literals. */
-	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
-	extra.escape_string_warning = false;
-	while ((tok = core_yylex(&yylval, &yylloc, scanner)) != 0)
-	{
-		int			toklen;
 		bool		replace;
 
+		if (tok == PARAM && yylval.ival > max_param)
+			max_param = yylval.ival;
 		if (!is_literal_token(tok))
 			continue;
 		if (all)
@@ -77,16 +73,33 @@ hdb_audit_redact_query(const char *query, int len, bool all)
 				yylval.str != NULL && hdb_audit_has_secret(yylval.str);
 		if (!replace)
 			continue;
-
+		if (nlits == maxlits)
+		{
+			maxlits *= 2;
+			starts = repalloc(starts, sizeof(int) * maxlits);
+			ends = repalloc(ends, sizeof(int) * maxlits);
+		}
 		/* The scanner ends the current token with a NUL in its buffer. */
-		toklen = strlen(extra.scanbuf + yylloc);
-		appendBinaryStringInfo(&out, text + copied, yylloc - copied);
-		appendStringInfo(&out, "$%d", ++max_param);
-		copied = yylloc + toklen;
+		starts[nlits] = yylloc;
+		ends[nlits] = yylloc + strlen(extra.scanbuf + yylloc);
+		nlits++;
 	}
 	scanner_finish(scanner);
+
+	initStringInfo(&out);
+	for (int i = 0; i < nlits; i++)
+	{
+		char		num[16];
+
+		appendBinaryStringInfo(&out, text + copied, starts[i] - copied);
+		appendStringInfoCharMacro(&out, '$');
+		appendBinaryStringInfo(&out, num, pg_ltoa(++max_param, num));
+		copied = ends[i];
+	}
 	appendStringInfoString(&out, text + copied);
 
+	pfree(starts);
+	pfree(ends);
 	pfree(text);
 	return out.data;
 }

@@ -51,6 +51,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -208,6 +209,95 @@ extension_installed(void)
 	return OidIsValid(get_extension_oid("heliosdb", true));
 }
 
+static void
+spi_check(int ret, int expected)
+{
+	if (ret != expected)
+		elog(ERROR, "could not store audit records: SPI error %d", ret);
+}
+
+/*
+ * Make sure the day partitions of audit_log around today (UTC) exist, once
+ * a day; records of other days go to the default partition.
+ */
+static void
+ensure_partitions(void)
+{
+	static int32 done_for = -1;
+	int32		today = (int32) (GetCurrentTransactionStartTimestamp() /
+								 USECS_PER_DAY);
+
+	if (today == done_for)
+		return;
+	for (int d = -1; d <= 1; d++)
+	{
+		Oid			argtypes[1] = {DATEOID};
+		Datum		args[1] = {DateADTGetDatum(today + d)};
+
+		spi_check(SPI_execute_with_args("SELECT heliosdb._audit_partition($1)",
+										1, argtypes, args, NULL, false, 0),
+				  SPI_OK_SELECT);
+	}
+	done_for = today;
+}
+
+/*
+ * Insert a batch into audit_log with one statement, chained after the end
+ * recorded in audit_state, and move that end and the stored LSN; in the
+ * caller's transaction.
+ */
+static void
+insert_rows(Batch *b)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * b->n);
+	Oid			argtypes[3] = {TEXTARRAYOID, INT8OID, BYTEAOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	bytea	   *hash;
+
+	spi_check(SPI_execute("SELECT last_seq, last_hash FROM heliosdb.audit_state FOR UPDATE",
+						  false, 0), SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "heliosdb.audit_state does not have exactly one row");
+	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+	args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+							&isnull);
+	if (isnull)
+		nulls[2] = 'n';
+
+	ensure_partitions();
+
+	for (int i = 0; i < b->n; i++)
+		elems[i] = PointerGetDatum(cstring_to_text_with_len(b->texts[i],
+															b->lens[i]));
+	args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
+											  false, TYPALIGN_INT));
+	spi_check(SPI_execute_with_args("INSERT INTO heliosdb.audit_log "
+									"SELECT * FROM heliosdb._audit_rows($1, $2, $3)",
+									3, argtypes, args, nulls, false, 0),
+			  SPI_OK_INSERT);
+	if (SPI_processed != (uint64) b->n)
+		elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
+			 SPI_processed, b->n);
+
+	hash = palloc(VARHDRSZ + HDB_AUDIT_HASH_LEN);
+	SET_VARSIZE(hash, VARHDRSZ + HDB_AUDIT_HASH_LEN);
+	memcpy(VARDATA(hash), hdb_audit_chain_last_hash, HDB_AUDIT_HASH_LEN);
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(hdb_audit_chain_last_seq);
+	argtypes[1] = BYTEAOID;
+	args[1] = PointerGetDatum(hash);
+	argtypes[2] = PG_LSNOID;
+	args[2] = LSNGetDatum(b->max_lsn);
+	spi_check(SPI_execute_with_args(
+									"UPDATE heliosdb.audit_state SET last_seq = $1, last_hash = $2, "
+									"stored_lsn = GREATEST(stored_lsn, $3)",
+									3, argtypes, args, NULL, false, 0),
+			  SPI_OK_UPDATE);
+}
+
 /*
  * Store a batch: file sink first, then the table and the stored LSN in one
  * transaction, then the log sink.  Returns false when the extension has
@@ -216,10 +306,6 @@ extension_installed(void)
 static bool
 store_batch(Batch *b)
 {
-	Datum		args[3];
-	Oid			argtypes[3] = {TEXTARRAYOID, PG_LSNOID, BOOLOID};
-	Datum	   *elems;
-	int			ret;
 	bool		installed;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -255,19 +341,18 @@ store_batch(Batch *b)
 	installed = extension_installed();
 	if (installed)
 	{
-		elems = palloc(sizeof(Datum) * b->n);
-		for (int i = 0; i < b->n; i++)
-			elems[i] = PointerGetDatum(cstring_to_text_with_len(b->texts[i],
-																b->lens[i]));
-		args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
-												  false, TYPALIGN_INT));
-		args[1] = LSNGetDatum(b->max_lsn);
-		args[2] = BoolGetDatum((hdb_audit_destinations &
-								HDB_AUDIT_DEST_DATABASE) != 0);
-		ret = SPI_execute_with_args("SELECT heliosdb._audit_append($1, $2, $3)",
-									3, argtypes, args, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not store audit records: SPI error %d", ret);
+		if (hdb_audit_destinations & HDB_AUDIT_DEST_DATABASE)
+			insert_rows(b);
+		else
+		{
+			Oid			argtypes[1] = {PG_LSNOID};
+			Datum		args[1] = {LSNGetDatum(b->max_lsn)};
+
+			spi_check(SPI_execute_with_args(
+											"UPDATE heliosdb.audit_state SET stored_lsn = GREATEST(stored_lsn, $1)",
+											1, argtypes, args, NULL, false, 0),
+					  SPI_OK_UPDATE);
+		}
 	}
 
 	PopActiveSnapshot();
@@ -642,7 +727,7 @@ hdb_audit_worker_main(Datum arg)
 			break;
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
+						 HDB_AUDIT_STORE_DELAY_MS, PG_WAIT_EXTENSION);
 	}
 
 	advance_slot(true);

@@ -1,7 +1,7 @@
 -- pgTAP: the audit trail's SQL interface, its privileges, and the seed's
 -- example audit queries, which must run unchanged.
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 -- Objects.
 SELECT has_table('heliosdb', 'audit_log', 'audit table exists');
@@ -17,7 +17,13 @@ SELECT col_type_is('heliosdb', 'audit_logs', 'ip_address', 'inet', 'ip_address i
 SELECT col_type_is('heliosdb', 'audit_logs', 'params', 'jsonb', 'params is jsonb');
 SELECT col_type_is('heliosdb', 'audit_logs', 'rls_policies_applied', 'text[]', 'rls_policies_applied is text[]');
 SELECT col_type_is('heliosdb', 'audit_logs', 'rows_affected', 'bigint', 'rows_affected is bigint');
-SELECT col_is_pk('heliosdb', 'audit_log', 'seq', 'records are numbered');
+SELECT col_is_pk('heliosdb', 'audit_log', ARRAY['seq', 'timestamp'], 'records are numbered');
+SELECT is_partitioned('heliosdb', 'audit_log', 'audit table is partitioned');
+SELECT isnt_empty($$SELECT 1 FROM pg_partitioned_table p
+				   WHERE p.partrelid = 'heliosdb.audit_log'::regclass
+					 AND p.partstrat = 'r'$$, 'partitioned by range');
+SELECT is_partition_of('heliosdb', 'audit_log_default', 'heliosdb', 'audit_log',
+	'a default partition takes rows of days without their own');
 SELECT has_column('heliosdb', 'audit_log', 'hash', 'records carry a hash');
 SELECT has_column('heliosdb', 'audit_log', 'prev_hash', 'records carry the previous hash');
 SELECT has_index('heliosdb', 'audit_log', 'audit_log_timestamp_idx', 'time index');
@@ -27,7 +33,7 @@ SELECT function_returns('heliosdb', 'audit_flush', ARRAY['integer'], 'boolean');
 SELECT function_returns('heliosdb', 'audit_expire', ARRAY['integer'], 'bigint');
 SELECT is_definer('heliosdb', 'audit_verify', ARRAY['timestamp with time zone']);
 SELECT is_definer('heliosdb', 'audit_expire', ARRAY['integer']);
-SELECT isnt_definer('heliosdb', '_audit_append', ARRAY['text[]', 'pg_lsn', 'boolean']);
+SELECT isnt_definer('heliosdb', '_audit_rows', ARRAY['text[]', 'bigint', 'bytea']);
 SELECT is((SELECT proconfig FROM pg_proc
 		   WHERE oid = 'heliosdb.audit_verify(timestamptz)'::regprocedure),
 		  ARRAY['search_path=pg_catalog, pg_temp'], 'audit_verify pins search_path');
@@ -44,7 +50,7 @@ SELECT table_privs_are('heliosdb', 'audit_logs', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('heliosdb', 'audit_state', 'heliosdb_admin', ARRAY[]::text[]);
 SELECT function_privs_are('heliosdb', 'audit_verify', ARRAY['timestamp with time zone'],
 	'public', ARRAY[]::text[]);
-SELECT function_privs_are('heliosdb', '_audit_append', ARRAY['text[]', 'pg_lsn', 'boolean'],
+SELECT function_privs_are('heliosdb', '_audit_rows', ARRAY['text[]', 'bigint', 'bytea'],
 	'heliosdb_admin', ARRAY[]::text[]);
 
 -- Settings and their defaults.

@@ -36,7 +36,32 @@ work=$(mktemp -d /tmp/heliosdb-bench.XXXXXX)
 chmod 755 "$work"
 trap 'hdb_cluster_stop "$work/c"; rm -rf "$work"' EXIT
 
-# run MODE PGBENCH-ARGS...: prints the TPS of one pgbench run.
+# CPU time (clock ticks) used so far by the server: the postmaster, its
+# reaped children and its live children.
+server_ticks() {
+	/usr/bin/python3 - "$(head -1 "$work/c/data/postmaster.pid")" <<'PY'
+import os, sys
+pm = sys.argv[1]
+def fields(pid):
+    try:
+        s = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2:].split()
+f = fields(pm)
+ticks = sum(int(x) for x in f[11:15])
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        f = fields(d)
+        if f and f[1] == pm:
+            ticks += int(f[11]) + int(f[12])
+print(ticks)
+PY
+}
+
+# run MODE PGBENCH-ARGS...: prints the TPS of one pgbench run and the
+# server's CPU time per transaction in microseconds (records included:
+# heliosdb's writer stores them before the second reading).
 run() {
 	local mode=$1
 	shift
@@ -65,13 +90,21 @@ run() {
 	pgaudit) psql -q -X -d postgres -c 'CREATE EXTENSION pgaudit' ;;
 	esac
 	pgbench -q -i -s "$scale" postgres >/dev/null 2>&1
-	pgbench -n -c "$clients" -j "$clients" -T "$seconds" "$@" postgres 2>/dev/null |
-		sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
+	local t0 out
+	t0=$(server_ticks)
+	out=$(pgbench -n -c "$clients" -j "$clients" -T "$seconds" "$@" postgres 2>/dev/null)
 	if [ "$mode" = heliosdb ]; then
 		psql -X -A -t -d postgres -c 'SELECT heliosdb.audit_flush(120000)' >/dev/null
+	fi
+	local t1 tx
+	t1=$(server_ticks)
+	tx=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+	if [ "$mode" = heliosdb ]; then
 		psql -X -A -t -d postgres \
 			-c "SELECT 'heliosdb records stored: ' || count(*) FROM heliosdb.audit_log" >&2
 	fi
+	echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')" \
+		"$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / tx ))"
 }
 
 printf 'pgbench: %s clients, %s s per run, scale %s, fsync %s\n' \
@@ -79,13 +112,16 @@ printf 'pgbench: %s clients, %s s per run, scale %s, fsync %s\n' \
 for workload in tpcb select-only; do
 	args=()
 	[ "$workload" = select-only ] && args=(-S)
-	declare -A tps=()
+	declare -A tps=() cpu=()
 	for mode in none heliosdb pgaudit; do
-		tps[$mode]=$(run "$mode" "${args[@]}")
+		read -r tps[$mode] cpu[$mode] < <(run "$mode" "${args[@]}")
 	done
-	printf '%-12s none %10.1f tps | heliosdb %10.1f tps (%.2fx) | pgaudit %10.1f tps (%.2fx)\n' \
+	printf '%-12s none %9.1f tps | heliosdb %9.1f tps (%.2fx) | pgaudit %9.1f tps (%.2fx)\n' \
 		"$workload" "${tps[none]}" \
 		"${tps[heliosdb]}" "$(echo "${tps[heliosdb]} / ${tps[none]}" | bc -l)" \
 		"${tps[pgaudit]}" "$(echo "${tps[pgaudit]} / ${tps[none]}" | bc -l)"
-	unset tps
+	printf '%-12s server CPU per transaction: none %d us | heliosdb %d us (+%d) | pgaudit %d us (+%d)\n' \
+		"" "${cpu[none]}" "${cpu[heliosdb]}" "$((cpu[heliosdb] - cpu[none]))" \
+		"${cpu[pgaudit]}" "$((cpu[pgaudit] - cpu[none]))"
+	unset tps cpu
 done

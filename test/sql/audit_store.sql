@@ -1,0 +1,93 @@
+-- How the writer stores records: the parsing of queued records into rows
+-- (heliosdb._audit_rows), their chaining, and the day partitions.
+SET client_min_messages = warning;
+\set VERBOSITY terse
+SET TimeZone = 'America/New_York';
+
+-- Every kind of value a record holds, with escapes, parsed into its column.
+CREATE TEMP TABLE recs AS
+SELECT ARRAY[
+  '{"timestamp":"2026-01-31T23:59:58.123456Z","event_type":"data_modification",'
+  '"user_id":"u\"1\\","tenant_id":null,"role":"r","ip_address":"10.1.2.3",'
+  '"action":"INSERT","resource":"public.t","query":"INSERT INTO t VALUES ($1)\n\t-- \u0001 é",'
+  '"params":["[REDACTED]",null],"result":"success","error_code":null,'
+  '"error_message":null,"rows_affected":3,"duration_ms":1.250,'
+  '"rls_policies_applied":["p1","p\"2",null],"request_id":"s.1",'
+  '"session_id":"s","database":"db","unknown_key":{"a":[1,"]"]}}',
+  ' { "timestamp" : "2026-02-01T00:00:01.5+00" , "event_type" : "authentication" , "result" : "failure" } '
+]::text[] AS a;
+SELECT seq, "timestamp", event_type, user_id, tenant_id, ip_address, query,
+	   params, rows_affected, duration_ms, rls_policies_applied,
+	   prev_hash IS NULL AS first, length(hash) AS hash_len,
+	   hash = heliosdb._audit_digest(r) AS hash_ok
+FROM recs, heliosdb._audit_rows(recs.a, 41, NULL) AS r;
+-- The second row chains to the first; a given chain end is continued.
+SELECT bool_and(r2.prev_hash = r1.hash) AS chained
+FROM recs,
+	 LATERAL (SELECT * FROM heliosdb._audit_rows(recs.a, 41, NULL) WHERE seq = 42) r1,
+	 LATERAL (SELECT * FROM heliosdb._audit_rows(recs.a, 41, NULL) WHERE seq = 43) r2;
+SELECT seq, prev_hash = '\x0102030405060708091011121314151617181920212223242526272829303132'::bytea AS continues
+FROM heliosdb._audit_rows(ARRAY['{"timestamp":"2026-02-01T00:00:00.000000Z","event_type":"x","result":"success"}'],
+	 7, '\x0102030405060708091011121314151617181920212223242526272829303132');
+-- The digest does not depend on TimeZone or DateStyle.
+CREATE TEMP TABLE rows AS
+SELECT r.* FROM recs, heliosdb._audit_rows(recs.a, 0, NULL) r;
+SELECT bool_and(hash = heliosdb._audit_digest(ROW(r.*)::heliosdb.audit_log)) AS digest_matches FROM rows r;
+SET TimeZone = 'Asia/Tokyo';
+SET DateStyle = 'German';
+SELECT bool_and(hash = heliosdb._audit_digest(ROW(r.*)::heliosdb.audit_log)) AS digest_matches FROM rows r;
+RESET DateStyle;
+-- Any changed column changes it.
+UPDATE rows SET stored_at = stored_at + interval '1 microsecond' WHERE seq = 1;
+UPDATE rows SET rls_policies_applied = '{x}' WHERE seq = 2;
+SELECT seq, hash = heliosdb._audit_digest(ROW(r.*)::heliosdb.audit_log) AS digest_matches FROM rows r ORDER BY seq;
+
+-- Damaged records are refused whole.
+SELECT * FROM heliosdb._audit_rows(ARRAY['{"timestamp":"2026-02-01T00:00:00Z","event_type":"x"'], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['{"event_type":"x\q","result":"success"}'], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['{"event_type":"x","result":"success"} trailing'], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['{"rows_affected":"many","event_type":"x","result":"success"}'], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['{"event_type":"\ud800","result":"success"}'], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY[NULL]::text[], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['{}'], 0, '\x01');
+
+-- Stored records land in the partition of their day (UTC).
+CREATE TABLE audit_s (id int);
+INSERT INTO audit_s VALUES (1);
+SELECT heliosdb.audit_flush();
+SELECT tableoid::regclass = ('heliosdb.audit_log_p' ||
+		to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD'))::regclass AS in_todays_partition
+FROM heliosdb.audit_log WHERE query = 'INSERT INTO audit_s VALUES ($1)';
+-- A partition made for a day whose rows sit in the default partition
+-- takes them over.
+SELECT heliosdb._audit_partition('2020-02-02');
+SELECT count(*) AS partitions_for_2020_02_02,
+	   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d
+		   WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass
+			 AND d.deptype = 'e')) AS extension_members
+FROM pg_class c
+WHERE relname = 'audit_log_p20200202' AND relnamespace = 'heliosdb'::regnamespace;
+ALTER EXTENSION heliosdb DROP TABLE heliosdb.audit_log_p20200202;
+DROP TABLE heliosdb.audit_log_p20200202;
+UPDATE heliosdb.audit_log SET "timestamp" = '2020-02-02 12:00+00'
+WHERE query = 'INSERT INTO audit_s VALUES ($1)';
+INSERT INTO audit_s VALUES (2);
+SELECT heliosdb.audit_flush();
+SELECT tableoid::regclass FROM heliosdb.audit_log WHERE query = 'INSERT INTO audit_s VALUES ($1)';
+SELECT heliosdb._audit_partition('2020-02-02');
+SELECT tableoid::regclass FROM heliosdb.audit_log WHERE query = 'INSERT INTO audit_s VALUES ($1)';
+SELECT heliosdb._audit_partition('2020-02-02');
+-- Retention drops a whole old day when its records precede every record
+-- kept; here the moved record is in the middle of the chain, so its
+-- partition is kept.
+SELECT heliosdb.audit_expire(365);
+SELECT count(*) AS old_row_kept FROM heliosdb.audit_log_p20200202;
+-- Once it is the oldest record, its day goes: the partition is dropped.
+DELETE FROM heliosdb.audit_log
+WHERE seq < (SELECT seq FROM heliosdb.audit_log_p20200202);
+SELECT heliosdb.audit_expire(365) >= 1 AS expired;
+SELECT count(*) AS partitions_for_2020_02_02 FROM pg_class
+WHERE relname = 'audit_log_p20200202' AND relnamespace = 'heliosdb'::regnamespace;
+SELECT count(*) AS old_rows FROM heliosdb.audit_log WHERE "timestamp" < now() - interval '365 days';
+SELECT ok, detail FROM heliosdb.audit_verify();
+DROP TABLE audit_s;
