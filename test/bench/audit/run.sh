@@ -6,8 +6,11 @@
 #   HDB_PG_BINDIR=... bash test/bench/audit/run.sh
 #
 # Settings (environment): BENCH_SECONDS (15), BENCH_CLIENTS (2),
-# BENCH_SCALE (10), BENCH_FSYNC (on).  The figures are noisy on a shared
-# machine: compare the ratios of one run, not runs with each other.
+# BENCH_SCALE (10), BENCH_FSYNC (on), BENCH_ROUNDS (3), BENCH_WORKLOADS
+# ("tpcb select-only").  The three modes run in turn, BENCH_ROUNDS times,
+# and the medians are compared: with fsync on, a virtual disk's flush
+# time varies more between runs than audit costs.  The server CPU time
+# per transaction varies less.
 set -euo pipefail
 
 cd "$(dirname "$0")/../../.."
@@ -17,6 +20,8 @@ seconds=${BENCH_SECONDS:-15}
 clients=${BENCH_CLIENTS:-2}
 scale=${BENCH_SCALE:-10}
 fsync=${BENCH_FSYNC:-on}
+rounds=${BENCH_ROUNDS:-3}
+workloads=${BENCH_WORKLOADS:-tpcb select-only}
 
 
 hdb_install_packages
@@ -107,20 +112,38 @@ run() {
 		"$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / tx ))"
 }
 
-printf 'pgbench: %s clients, %s s per run, scale %s, fsync %s\n' \
-	"$clients" "$seconds" "$scale" "$fsync"
-for workload in tpcb select-only; do
+# median N...: the median of the numbers given.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+printf 'pgbench: %s clients, %s s per run, scale %s, fsync %s, %s rounds\n' \
+	"$clients" "$seconds" "$scale" "$fsync" "$rounds"
+for workload in $workloads; do
 	args=()
 	[ "$workload" = select-only ] && args=(-S)
 	declare -A tps=() cpu=()
-	for mode in none heliosdb pgaudit; do
-		read -r tps[$mode] cpu[$mode] < <(run "$mode" "${args[@]}")
+	for round in $(seq "$rounds"); do
+		for mode in none heliosdb pgaudit; do
+			read -r t c < <(run "$mode" "${args[@]}")
+			tps[$mode]="${tps[$mode]:-} $t"
+			cpu[$mode]="${cpu[$mode]:-} $c"
+			printf '%-12s round %d %-8s %9.1f tps %6d us CPU per transaction\n' \
+				"$workload" "$round" "$mode" "$t" "$c"
+		done
 	done
-	printf '%-12s none %9.1f tps | heliosdb %9.1f tps (%.2fx) | pgaudit %9.1f tps (%.2fx)\n' \
+	for mode in none heliosdb pgaudit; do
+		# shellcheck disable=SC2086
+		tps[$mode]=$(median ${tps[$mode]})
+		# shellcheck disable=SC2086
+		cpu[$mode]=$(median ${cpu[$mode]})
+	done
+	printf '%-12s median: none %9.1f tps | heliosdb %9.1f tps (%.2fx) | pgaudit %9.1f tps (%.2fx)\n' \
 		"$workload" "${tps[none]}" \
 		"${tps[heliosdb]}" "$(echo "${tps[heliosdb]} / ${tps[none]}" | bc -l)" \
 		"${tps[pgaudit]}" "$(echo "${tps[pgaudit]} / ${tps[none]}" | bc -l)"
-	printf '%-12s server CPU per transaction: none %d us | heliosdb %d us (+%d) | pgaudit %d us (+%d)\n' \
+	printf '%-12s median server CPU per transaction: none %d us | heliosdb %d us (+%d) | pgaudit %d us (+%d)\n' \
 		"" "${cpu[none]}" "${cpu[heliosdb]}" "$((cpu[heliosdb] - cpu[none]))" \
 		"${cpu[pgaudit]}" "$((cpu[pgaudit] - cpu[none]))"
 	unset tps cpu
