@@ -209,6 +209,17 @@ extension_installed(void)
 	return OidIsValid(get_extension_oid("heliosdb", true));
 }
 
+/* The writer's statements on the audit tables. */
+static const char *const chain_end_sql =
+"SELECT last_seq, last_hash FROM heliosdb.audit_state FOR UPDATE";
+static const char *const insert_sql =
+"INSERT INTO heliosdb.audit_log SELECT * FROM heliosdb._audit_rows($1, $2, $3)";
+static const char *const save_end_sql =
+"UPDATE heliosdb.audit_state SET last_seq = $1, last_hash = $2, "
+"stored_lsn = GREATEST(stored_lsn, $3)";
+static const char *const save_lsn_sql =
+"UPDATE heliosdb.audit_state SET stored_lsn = GREATEST(stored_lsn, $1)";
+
 static void
 spi_check(int ret, int expected)
 {
@@ -256,8 +267,7 @@ insert_rows(Batch *b)
 	bool		isnull;
 	bytea	   *hash;
 
-	spi_check(SPI_execute("SELECT last_seq, last_hash FROM heliosdb.audit_state FOR UPDATE",
-						  false, 0), SPI_OK_SELECT);
+	spi_check(SPI_execute(chain_end_sql, false, 0), SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "heliosdb.audit_state does not have exactly one row");
 	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
@@ -274,9 +284,8 @@ insert_rows(Batch *b)
 															b->lens[i]));
 	args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
 											  false, TYPALIGN_INT));
-	spi_check(SPI_execute_with_args("INSERT INTO heliosdb.audit_log "
-									"SELECT * FROM heliosdb._audit_rows($1, $2, $3)",
-									3, argtypes, args, nulls, false, 0),
+	spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
+									false, 0),
 			  SPI_OK_INSERT);
 	if (SPI_processed != (uint64) b->n)
 		elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
@@ -291,10 +300,8 @@ insert_rows(Batch *b)
 	args[1] = PointerGetDatum(hash);
 	argtypes[2] = PG_LSNOID;
 	args[2] = LSNGetDatum(b->max_lsn);
-	spi_check(SPI_execute_with_args(
-									"UPDATE heliosdb.audit_state SET last_seq = $1, last_hash = $2, "
-									"stored_lsn = GREATEST(stored_lsn, $3)",
-									3, argtypes, args, NULL, false, 0),
+	spi_check(SPI_execute_with_args(save_end_sql, 3, argtypes, args, NULL,
+									false, 0),
 			  SPI_OK_UPDATE);
 }
 
@@ -348,9 +355,8 @@ store_batch(Batch *b)
 			Oid			argtypes[1] = {PG_LSNOID};
 			Datum		args[1] = {LSNGetDatum(b->max_lsn)};
 
-			spi_check(SPI_execute_with_args(
-											"UPDATE heliosdb.audit_state SET stored_lsn = GREATEST(stored_lsn, $1)",
-											1, argtypes, args, NULL, false, 0),
+			spi_check(SPI_execute_with_args(save_lsn_sql, 1, argtypes, args,
+											NULL, false, 0),
 					  SPI_OK_UPDATE);
 		}
 	}
