@@ -51,6 +51,16 @@ SELECT * FROM heliosdb._audit_rows(ARRAY['{"event_type":"\ud800","result":"succe
 SELECT * FROM heliosdb._audit_rows(ARRAY[NULL]::text[], 0, NULL);
 SELECT * FROM heliosdb._audit_rows(ARRAY['{}'], 0, '\x01');
 
+-- A statement with quotes, backslashes, tabs and non-ASCII text travels
+-- through the queue and the writer unchanged (literals redacted).
+CREATE TABLE "odd ""name"" é" (id int, v text);
+INSERT INTO "odd ""name"" é"	VALUES (1, E'a\\b') -- "quoted" \ comment
+;
+SELECT heliosdb.audit_flush();
+SELECT query, resource FROM heliosdb.audit_log
+WHERE action = 'INSERT' AND resource LIKE '%odd%';
+DROP TABLE "odd ""name"" é";
+
 -- Stored records land in the partition of their day (UTC).
 CREATE TABLE audit_s (id int);
 INSERT INTO audit_s VALUES (1);
