@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "audit/audit_internal.h"
+#include "common/hdb_codec.h"
 
 PG_FUNCTION_INFO_V1(hdb_audit_digest);
 PG_FUNCTION_INFO_V1(hdb_audit_rows);
@@ -250,19 +251,6 @@ expect_char(RecordParser *rp, char c)
 	rp->p++;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	record_error("bad \\u escape");
-	return 0;					/* keep the compiler quiet */
-}
-
 /* A JSON string at rp->p, unescaped, palloc'd. */
 static char *
 parse_string(RecordParser *rp)
@@ -332,7 +320,13 @@ parse_string(RecordParser *rp)
 					if (rp->end - rp->p < 4)
 						record_error("bad \\u escape");
 					for (int i = 0; i < 4; i++)
-						cp = (cp << 4) | hex_value(rp->p[i]);
+					{
+						int			d = hdb_hex_digit(rp->p[i]);
+
+						if (d < 0)
+							record_error("bad \\u escape");
+						cp = (cp << 4) | d;
+					}
 					rp->p += 4;
 					if (cp == 0 || is_utf16_surrogate_first(cp) ||
 						is_utf16_surrogate_second(cp))

@@ -117,3 +117,16 @@ hdb_hex_encode(const uint8 *src, size_t len, char *dst)
 	}
 	*dst = '\0';
 }
+
+/* The value of a hexadecimal digit, either case; -1 for anything else. */
+int
+hdb_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

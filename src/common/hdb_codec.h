@@ -20,5 +20,6 @@
 extern int	hdb_base64url_encode(const uint8 *src, size_t len, char *dst);
 extern int	hdb_base64url_decode(const char *src, size_t len, uint8 *dst);
 extern void hdb_hex_encode(const uint8 *src, size_t len, char *dst);
+extern int	hdb_hex_digit(char c);
 
 #endif							/* HDB_CODEC_H */

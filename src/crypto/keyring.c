@@ -23,6 +23,7 @@
 #include "storage/fd.h"
 #include "utils/guc.h"
 
+#include "common/hdb_codec.h"
 #include "crypto/hdb_crypto.h"
 
 #define HDB_KEY_ENV		"HELIOSDB_ENCRYPTION_KEY"
@@ -100,18 +101,6 @@ hdb_keyring_init(void)
 							   NULL, NULL, NULL);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode 64 hex digits, optionally followed by one newline, into key.
  * Returns false for anything else.
@@ -127,8 +116,8 @@ parse_key(const char *buf, int len, uint8 *key)
 		return false;
 	for (i = 0; i < HDB_KEY_LEN; i++)
 	{
-		int			hi = hexval(buf[2 * i]);
-		int			lo = hexval(buf[2 * i + 1]);
+		int			hi = hdb_hex_digit(buf[2 * i]);
+		int			lo = hdb_hex_digit(buf[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 		{
