@@ -146,6 +146,14 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 			textlen = pg_lltoa(DatumGetInt64(values[i]), num);
 			text = num;
 		}
+		else if (att->atttypid == TEXTOID)
+		{
+			/* text's output is its contents (decompressed) */
+			struct varlena *t = PG_DETOAST_DATUM_PACKED(values[i]);
+
+			text = VARDATA_ANY(t);
+			textlen = VARSIZE_ANY_EXHDR(t);
+		}
 		else
 		{
 			text = OutputFunctionCall(&ri->out[i], values[i]);
@@ -157,8 +165,6 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 		appendStringInfoCharMacro(&buf, (textlen >> 8) & 0xff);
 		appendStringInfoCharMacro(&buf, textlen & 0xff);
 		appendBinaryStringInfo(&buf, text, textlen);
-		if (text != num)
-			pfree(text);
 	}
 	if (sha256_md == NULL)
 		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);

@@ -68,6 +68,14 @@ SELECT heliosdb.audit_flush();
 SELECT tableoid::regclass = ('heliosdb.audit_log_p' ||
 		to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD'))::regclass AS in_todays_partition
 FROM heliosdb.audit_log WHERE query = 'INSERT INTO audit_s VALUES ($1)';
+-- A long statement text is stored compressed; its row still verifies.
+\set ECHO none
+SELECT format('INSERT INTO audit_s VALUES (3) /* %s */', repeat('x', 6000)) \gexec
+\set ECHO all
+SELECT heliosdb.audit_flush();
+SELECT length(query), pg_column_compression(query) IS NOT NULL AS compressed
+FROM heliosdb.audit_log WHERE query LIKE 'INSERT INTO audit_s VALUES ($1) /* xxx%';
+SELECT ok, detail FROM heliosdb.audit_verify();
 -- A partition made for a day whose rows sit in the default partition
 -- takes them over.
 SELECT heliosdb._audit_partition('2020-02-02');
