@@ -5,7 +5,7 @@
 \set VERBOSITY terse
 CREATE TABLE tam_plan (id int PRIMARY KEY, v text) USING heliosdb_encrypted;
 CREATE TABLE tam_plan_heap (id int PRIMARY KEY, v text) USING heap;
-INSERT INTO tam_plan SELECT g, 'v' || g FROM generate_series(1, 100) g;
+INSERT INTO tam_plan SELECT g, 'v' || g FROM generate_series(1, 200) g;
 INSERT INTO tam_plan_heap SELECT * FROM tam_plan;
 VACUUM ANALYZE tam_plan;
 VACUUM ANALYZE tam_plan_heap;
