@@ -202,7 +202,7 @@ typedef struct RowCipher
 	uint8		nonce[HDB_NONCE_LEN];	/* of the blocks in ks */
 	uint32		first;			/* counter of ks's first block */
 	int			nblocks;		/* blocks in ks; 0: none */
-	uint8		ks[KS_BLOCKS * 16];	/* AES of the counter blocks */
+	uint8		ks[KS_BLOCKS * 16]; /* AES of the counter blocks */
 } RowCipher;
 
 /* Counter blocks encrypted per EVP call outside ks. */
