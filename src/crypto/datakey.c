@@ -18,7 +18,7 @@
  * transient relation therefore writes with the keys of that relation.
  *
  * Two caches, both in TopMemoryContext:
- *	- key_cache: key_id -> unwrapped key (two OpenSSL contexts).  Keys never
+ *	- key_cache: key_id -> unwrapped key (its row cipher, aead.c).  Keys never
  *	  change once created (re-wrapping does not change the key), so entries
  *	  stay valid; they are dropped only with the backend.
  *	- table_keys: table OID -> key_id of its current key.  Dropped on a
@@ -233,23 +233,17 @@ cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw)
 {
 	KeyCacheEntry *e;
 	bool		found;
-	void	   *enc;
-	void	   *dec;
+	void	   *cipher;
 
 	create_caches();
-	enc = hdb_cipher_ctx_new(raw, true);
-	dec = hdb_cipher_ctx_new(raw, false);
+	cipher = hdb_row_cipher_new(raw);
 	e = hash_search(key_cache, &key_id, HASH_ENTER, &found);
 	if (found)
-	{
-		hdb_cipher_ctx_free(e->key.enc);
-		hdb_cipher_ctx_free(e->key.dec);
-	}
+		hdb_row_cipher_free(e->key.cipher);
 	e->key.key_id = key_id;
 	e->key.relid = relid;
 	e->key.version = version;
-	e->key.enc = enc;
-	e->key.dec = dec;
+	e->key.cipher = cipher;
 	return &e->key;
 }
 

@@ -28,8 +28,7 @@ typedef struct HdbDataKey
 	int32		key_id;			/* heliosdb.table_key.key_id */
 	Oid			relid;			/* table it was created for */
 	int32		version;		/* version among that table's keys */
-	void	   *enc;			/* EVP_CIPHER_CTX set up for encryption */
-	void	   *dec;			/* EVP_CIPHER_CTX set up for decryption */
+	void	   *cipher;			/* row cipher (aead.c) keyed with it */
 } HdbDataKey;
 
 extern void hdb_crypto_init(void);
@@ -51,8 +50,8 @@ extern bool hdb_aead_open(HdbDataKey *key, const uint8 *nonce,
 						  const uint8 *aad, int aadlen,
 						  const uint8 *in, int len,
 						  uint8 *out, const uint8 *tag);
-extern void *hdb_cipher_ctx_new(const uint8 *key, bool encrypt);
-extern void hdb_cipher_ctx_free(void *ctx);
+extern void *hdb_row_cipher_new(const uint8 *key);
+extern void hdb_row_cipher_free(void *cipher);
 extern void hdb_wrap_key(const uint8 *master, int32 key_id,
 						 const uint8 *datakey, uint8 *wrapped);
 extern bool hdb_unwrap_key(const uint8 *master, int32 key_id,

@@ -170,7 +170,7 @@ put_key_id(uint8 *p, int32 key_id)
  * Read a format 2 key id from the len bytes at p; returns the bytes it
  * takes, or 0 when it is malformed.
  */
-static int
+static inline int
 get_key_id(const uint8 *p, int len, int32 *key_id)
 {
 	uint32		id = 0;
@@ -302,7 +302,7 @@ decrypt_failed(Relation rel, ItemPointer tid, const char *detail)
  * Parse the clear header of a payload of len bytes at p: its key id and
  * length (the AAD, ending with the nonce).  False if it is malformed.
  */
-static bool
+static inline bool
 parse_header(const uint8 *p, int len, int32 *key_id, int *hlen)
 {
 	int			n;
@@ -384,7 +384,15 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 	plen = len - hlen - HDB_TAG_LEN;
 	if (plen < (v2 ? 1 : (int) (SizeofHeapTupleHeader - PLAIN_OFFSET)))
 		decrypt_failed(rel, tid, "The payload is too short.");
-	key = hdb_datakey_lookup(key_id);
+	/* a scan's rows are mostly sealed with one key: keep it at hand */
+	if (buf != NULL && buf->key != NULL && buf->key->key_id == key_id)
+		key = buf->key;
+	else
+	{
+		key = hdb_datakey_lookup(key_id);
+		if (buf != NULL)
+			buf->key = key;
+	}
 
 	/*
 	 * Format 2 decrypts to just before where a tuple without nulls has its
@@ -412,7 +420,9 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 	tuple->t_tableOid = RelationGetRelid(rel);
 	ItemPointerCopy(tid, &tuple->t_self);
 	tuple->t_data = td;
-	memset(td, 0, dest);
+	/* rows decrypted into buf always get their header from heap's tuple */
+	if (buf == NULL)
+		memset(td, 0, dest);
 	if (!hdb_aead_open(key, p + hlen - HDB_NONCE_LEN, p, hlen,
 					   p + hlen, plen, (uint8 *) td + dest,
 					   p + hlen + plen))

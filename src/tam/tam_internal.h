@@ -32,6 +32,8 @@
 #define HDB_PAYLOAD_HEADER_V1	(1 + 4 + 12)
 #define HDB_PAYLOAD_HEADER_MAX	(1 + 5 + 12)
 
+struct HdbDataKey;				/* crypto/hdb_crypto.h */
+
 /*
  * Memory for decrypted rows that a scan reuses from row to row instead of
  * allocating one tuple per row.  Only the slot the buffer was last stored
@@ -43,6 +45,7 @@ typedef struct HdbRowBuffer
 	Size		size;			/* bytes allocated at tuple */
 	MemoryContext mcxt;			/* where tuple is allocated */
 	TupleTableSlot *slot;		/* the slot it was last stored into */
+	struct HdbDataKey *key;		/* the data key of the last row */
 } HdbRowBuffer;
 
 /* Scan descriptor: an inner heap scan on the physical view. */
@@ -55,8 +58,6 @@ typedef struct HdbScanDescData
 } HdbScanDescData;
 
 typedef HdbScanDescData *HdbScanDesc;
-
-struct HdbDataKey;				/* crypto/hdb_crypto.h */
 
 /* codec.c */
 extern TupleDesc hdb_physical_desc(void);
