@@ -206,6 +206,9 @@ BEGIN
 		RAISE EXCEPTION 'retention must be at least one day'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Like the writer, take audit_state first: no deadlock with it or with
+	-- DROP EXTENSION, and no batch lands while the prefix is chosen.
+	PERFORM 1 FROM @extschema@.audit_state FOR UPDATE;
 	cutoff := now() - pg_catalog.make_interval(days => days);
 	SELECT min(seq) INTO keep_from FROM @extschema@.audit_log
 		WHERE "timestamp" >= cutoff;

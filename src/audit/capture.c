@@ -34,6 +34,7 @@
 #include "parser/parsetree.h"
 #include "parser/scansup.h"
 #include "rewrite/rowsecurity.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -900,6 +901,45 @@ is_heliosdb_extension_stmt(Node *parsetree)
 	return false;
 }
 
+/* Whether parsetree is a DROP EXTENSION naming heliosdb. */
+static bool
+drops_heliosdb(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt) ||
+		((DropStmt *) parsetree)->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, ((DropStmt *) parsetree)->objects)
+	{
+		if (strcmp(strVal(lfirst(lc)), "heliosdb") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Before DROP EXTENSION heliosdb: lock audit_state, which the writer (and
+ * audit_expire()) lock before anything else of the audit trail, so that
+ * neither holds audit_log or a partition while the drop waits for it and
+ * it for the drop (a deadlock).  Blocked on audit_state meanwhile, the
+ * writer finds the extension gone afterwards.
+ */
+static void
+lock_out_writer(void)
+{
+	Oid			nsp;
+	Oid			state;
+
+	/* The extension is not relocatable: its schema is heliosdb. */
+	if (!OidIsValid(get_extension_oid("heliosdb", true)))
+		return;
+	nsp = get_namespace_oid("heliosdb", true);
+	state = OidIsValid(nsp) ? get_relname_relid("audit_state", nsp) : InvalidOid;
+	if (OidIsValid(state))
+		LockRelationOid(state, AccessExclusiveLock);
+}
+
 static void
 audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					 bool readOnlyTree, ProcessUtilityContext context,
@@ -935,6 +975,8 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, DropdbStmt))
 		hdb_audit_release_database(get_database_oid(((DropdbStmt *) parsetree)->dbname,
 													true));
+	if (drops_heliosdb(parsetree))
+		lock_out_writer();
 
 	if (nests)
 		nesting_level++;
