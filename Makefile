@@ -28,7 +28,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extensi
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = output_iso tmp_check
+EXTRA_CLEAN = output_iso tmp_check $(OBJS:.o=.o.d)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -36,3 +36,10 @@ include $(PGXS)
 
 sql/heliosdb--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
+
+# Header dependencies, which PGXS does not track: each object's are
+# written to a .o.d file next to it.
+%.o: %.c
+	$(COMPILE.c) -MMD -MP -MF $@.d -o $@ $<
+
+-include $(OBJS:.o=.o.d)
