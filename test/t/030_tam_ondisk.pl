@@ -8,18 +8,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/t/lib';
+use HeliosTest qw(master_key_file);
 
 # The master key: 64 hex digits in a 0600 file outside the data directory.
-my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $keyfile = "$keydir/master.key";
-open(my $rnd, '<:raw', '/dev/urandom') or die "urandom: $!";
-read($rnd, my $bytes, 32) == 32 or die 'short read';
-close $rnd;
-my $key = unpack('H*', $bytes);
-open(my $kf, '>', $keyfile) or die "$keyfile: $!";
-print $kf "$key\n";
-close $kf;
-chmod 0600, $keyfile;
+my ($keyfile, $key) = master_key_file();
 
 my $node = PostgreSQL::Test::Cluster->new('ondisk');
 $node->init;

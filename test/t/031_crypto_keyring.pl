@@ -7,14 +7,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-sub random_key
-{
-	open(my $rnd, '<:raw', '/dev/urandom') or die "urandom: $!";
-	read($rnd, my $bytes, 32) == 32 or die 'short read';
-	close $rnd;
-	return unpack('H*', $bytes);
-}
+use lib 'test/t/lib';
+use HeliosTest qw(random_key);
 
 sub write_file
 {

@@ -6,16 +6,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/t/lib';
+use HeliosTest qw(master_key_file);
 
-my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $keyfile = "$keydir/master.key";
-open(my $rnd, '<:raw', '/dev/urandom') or die "urandom: $!";
-read($rnd, my $bytes, 32) == 32 or die 'short read';
-close $rnd;
-open(my $kf, '>', $keyfile) or die "$keyfile: $!";
-print $kf unpack('H*', $bytes), "\n";
-close $kf;
-chmod 0600, $keyfile;
+my ($keyfile) = master_key_file();
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);

@@ -16,13 +16,11 @@ use File::Copy;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/t/lib';
+use HeliosTest qw(master_key_file);
 
-my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $keyfile = "$keydir/master.key";
-open(my $kf, '>', $keyfile) or die "$keyfile: $!";
-print $kf join('', map { sprintf('%02x', $_) } 0 .. 31), "\n";
-close $kf;
-chmod 0600, $keyfile;
+# the fixed master key that wrapped the fixtures' data keys
+my ($keyfile) = master_key_file(join('', map { sprintf('%02x', $_) } 0 .. 31));
 
 # the fixture: per format, its key and its rows
 my (%key, %rows);
