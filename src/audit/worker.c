@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -62,6 +63,8 @@
 
 PGDLLEXPORT void hdb_audit_worker_main(Datum arg);
 
+/* Niceness of the writer process (see hdb_audit_worker_main). */
+#define HDB_AUDIT_WRITER_NICE	10
 /* Records stored per transaction at most. */
 #define BATCH_RECORDS	500
 /* Seconds between checks for the extension and for expired records. */
@@ -654,6 +657,15 @@ hdb_audit_worker_main(Datum arg)
 	hdb_audit_in_worker = true;
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("heliosdb audit writer");
+
+	/*
+	 * Records are durable in WAL before the writer sees them, so storing
+	 * them can wait: give way to the sessions being audited, like a
+	 * background task (a full ring still makes them wait for the writer).
+	 */
+	if (setpriority(PRIO_PROCESS, 0, HDB_AUDIT_WRITER_NICE) != 0)
+		ereport(LOG,
+				(errmsg("could not lower the priority of the heliosdb audit writer: %m")));
 
 	/*
 	 * The writer's commits need not wait for a flush: a batch lost in a
