@@ -264,6 +264,10 @@ hdb_audit_wake_worker(int qi)
 /*
  * Queue one formatted record for this database.  Waits while the ring is
  * full; never drops.
+ *
+ * In single-user mode no writer can run, and a ring that filled up would
+ * wait forever: the record goes to WAL only, where the database's writer
+ * finds it when the server runs normally again.
  */
 void
 hdb_audit_enqueue(const char *text, int len)
@@ -275,6 +279,13 @@ hdb_audit_enqueue(const char *text, int len)
 	Size		need = MAXALIGN(sizeof(HdbAuditRingEntry) + len);
 	bool		waited = false;
 	Latch	   *latch;
+
+	if (!IsUnderPostmaster)
+	{
+		hdb_audit_last_lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, text, len,
+											   false);
+		return;
+	}
 
 	qi = hdb_audit_queue_for_db(MyDatabaseId, true);
 	if (qi < 0)
