@@ -890,17 +890,6 @@ emit_utility_record(PlannedStmt *pstmt, const char *queryString,
 	hdb_audit_submit(&rec);
 }
 
-static bool
-is_heliosdb_extension_stmt(Node *parsetree)
-{
-	if (IsA(parsetree, CreateExtensionStmt))
-		return strcmp(((CreateExtensionStmt *) parsetree)->extname,
-					  "heliosdb") == 0;
-	if (IsA(parsetree, DropStmt))
-		return ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION;
-	return false;
-}
-
 /* Whether parsetree is a DROP EXTENSION naming heliosdb. */
 static bool
 drops_heliosdb(Node *parsetree)
@@ -916,6 +905,15 @@ drops_heliosdb(Node *parsetree)
 			return true;
 	}
 	return false;
+}
+
+static bool
+is_heliosdb_extension_stmt(Node *parsetree)
+{
+	if (IsA(parsetree, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) parsetree)->extname,
+					  "heliosdb") == 0;
+	return drops_heliosdb(parsetree);
 }
 
 /*
