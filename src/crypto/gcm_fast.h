@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * gcm_fast.h
+ *	  AES-256-GCM for short messages on x86-64 CPUs with AES-NI and
+ *	  PCLMULQDQ (gcm_fast.c), used by aead.c's row cipher when the CPU has
+ *	  them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HDB_GCM_FAST_H
+#define HDB_GCM_FAST_H
+
+/* The expanded key of one data key: AES-256 round keys and GHASH key. */
+typedef struct HdbFastGcm
+{
+	uint8		round_keys[15][16];
+	uint8		hash_key[16];	/* AES(0^128) * x^-1, byte-reversed */
+} HdbFastGcm;
+
+extern bool hdb_fast_gcm_available(void);
+extern void hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key);
+extern void hdb_fast_gcm_seal(const HdbFastGcm *g, const uint8 *nonce,
+							  const uint8 *aad, int aadlen,
+							  const uint8 *in, int len,
+							  uint8 *out, uint8 *tag);
+extern bool hdb_fast_gcm_open(const HdbFastGcm *g, const uint8 *nonce,
+							  const uint8 *aad, int aadlen,
+							  const uint8 *in, int len,
+							  uint8 *out, const uint8 *tag);
+
+#endif							/* HDB_GCM_FAST_H */
