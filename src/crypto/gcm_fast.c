@@ -11,8 +11,9 @@
  * short inputs:
  *	- AES-256 runs on four counter blocks at a time, so that the latency of
  *	  AESENC overlaps; the first batch also encrypts J0 for the tag.
- *	- GHASH multiplies with PCLMULQDQ and reduces modulo
- *	  x^128 + x^7 + x^2 + x + 1 with shifts (gf_mul).
+ *	- GHASH multiplies with PCLMULQDQ, four blocks at a time by the powers
+ *	  H^4 .. H, and reduces each sum of four products once, modulo
+ *	  x^128 + x^7 + x^2 + x + 1, with two more multiplications.
  * aead.c uses it only when the CPU has these instructions, and checks it
  * against OpenSSL's EVP AES-256-GCM with known answers before the first
  * use in each process.
@@ -140,32 +141,48 @@ counter_keystream(const uint8 (*rk)[16], __m128i base, uint32 ctr,
 }
 
 /*
- * The GHASH product a * H of two byte-reversed field elements, given
- * h = H * x^-1 (see hdb_fast_gcm_init).
+ * GHASH products, of byte-reversed field elements a and h = H * x^-1 where
+ * H is the factor wanted (see hdb_fast_gcm_init), in two steps: the
+ * carry-less product, which can be summed over several products, and one
+ * reduction of the sum.
  *
  * With coefficient i at bit 127 - i, the carry-less product of the two
  * registers holds coefficient k of the 255-bit product a * h at bit
  * 254 - k, which reads as coefficient k of a * h * x = a * H at bit
  * 255 - k.  The upper 128 bits, u, then hold coefficients 0 to 127 as a
  * byte-reversed element, and the lower 128 those of x^128 to x^255, d say.
- * Since x^128 = 1 + x + x^2 + x^7 modulo the field polynomial,
- * d * (1 + x + x^2 + x^7) is added to u.  Multiplying by x^j shifts right
- * by j in this layout, which is what a carry-less multiplication by
+ * Since x^128 = 1 + x + x^2 + x^7 modulo the field polynomial, reduction
+ * adds d * (1 + x + x^2 + x^7) to u.  Multiplying by x^j shifts right by
+ * j in this layout, which is what a carry-less multiplication by
  * 2^(128 - j) does to the upper half of its 256-bit result; its lower half
  * receives what falls off, coefficients x^128 up to x^134, which are
  * folded in the same way once more and cannot overflow again.  With
  * c = 2^63 + 2^62 + 2^57, the multiplier 2^127 + 2^126 + 2^121 is c * 2^64.
  */
+typedef struct Product
+{
+	__m128i		lo;				/* bits 0-127 */
+	__m128i		mid;			/* bits 64-191 */
+	__m128i		hi;				/* bits 128-255 */
+} Product;
+
+/* Add the carry-less product a * h into p. */
+static inline FAST_TARGET void
+clmul_add(Product *p, __m128i a, __m128i h)
+{
+	p->lo = _mm_xor_si128(p->lo, _mm_clmulepi64_si128(a, h, 0x00));
+	p->hi = _mm_xor_si128(p->hi, _mm_clmulepi64_si128(a, h, 0x11));
+	p->mid = _mm_xor_si128(p->mid, _mm_clmulepi64_si128(a, h, 0x01));
+	p->mid = _mm_xor_si128(p->mid, _mm_clmulepi64_si128(a, h, 0x10));
+}
+
+/* The field element a sum of products stands for. */
 static inline FAST_TARGET __m128i
-gf_mul(__m128i a, __m128i h)
+reduce(const Product *p)
 {
 	const __m128i c = _mm_set_epi64x(0, (int64) UINT64CONST(0xc200000000000000));
-	__m128i		lo = _mm_clmulepi64_si128(a, h, 0x00);
-	__m128i		hi = _mm_clmulepi64_si128(a, h, 0x11);
-	__m128i		mid = _mm_xor_si128(_mm_clmulepi64_si128(a, h, 0x01),
-									_mm_clmulepi64_si128(a, h, 0x10));
-	__m128i		u = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
-	__m128i		d = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
+	__m128i		u = _mm_xor_si128(p->hi, _mm_srli_si128(p->mid, 8));
+	__m128i		d = _mm_xor_si128(p->lo, _mm_slli_si128(p->mid, 8));
 	__m128i		dlo_c = _mm_clmulepi64_si128(d, c, 0x00);
 	__m128i		dhi_c = _mm_clmulepi64_si128(d, c, 0x01);
 	__m128i		fell;
@@ -178,6 +195,57 @@ gf_mul(__m128i a, __m128i h)
 	fell = _mm_slli_si128(dlo_c, 8);
 	u = _mm_xor_si128(u, fell);
 	return _mm_xor_si128(u, _mm_clmulepi64_si128(fell, c, 0x01));
+}
+
+/* The GHASH product a * H, given h = H * x^-1. */
+static inline FAST_TARGET __m128i
+gf_mul(__m128i a, __m128i h)
+{
+	Product		p;
+
+	p.lo = p.mid = p.hi = _mm_setzero_si128();
+	clmul_add(&p, a, h);
+	return reduce(&p);
+}
+
+/*
+ * GHASH over a stream of blocks, four at a time:
+ * (((x + b1) H + b2) H + b3) H + b4) H = (x + b1) H^4 + b2 H^3 + b3 H^2 +
+ * b4 H, four independent products and one reduction rather than a chain
+ * of four multiplications.
+ */
+typedef struct Ghash
+{
+	const HdbFastGcm *g;
+	__m128i		x;				/* the hash of the blocks folded in */
+	__m128i		pending[4];		/* byte-reversed blocks not yet in x */
+	int			n;
+} Ghash;
+
+static inline FAST_TARGET void
+ghash_fold(Ghash *s)
+{
+	Product		p;
+	int			i;
+
+	if (s->n == 0)
+		return;
+	p.lo = p.mid = p.hi = _mm_setzero_si128();
+	s->pending[0] = _mm_xor_si128(s->pending[0], s->x);
+	for (i = 0; i < s->n; i++)
+		clmul_add(&p, s->pending[i],
+				  _mm_loadu_si128((const __m128i *) s->g->hash_powers[s->n - 1 - i]));
+	s->x = reduce(&p);
+	s->n = 0;
+}
+
+/* Add one block, byte-reversed, to the stream. */
+static inline FAST_TARGET void
+ghash_block(Ghash *s, __m128i block)
+{
+	s->pending[s->n++] = block;
+	if (s->n == 4)
+		ghash_fold(s);
 }
 
 /*
@@ -248,15 +316,14 @@ store_partial(uint8 *p, __m128i v, int len)
 	}
 }
 
-/* GHASH len bytes at p, zero-padded to whole blocks, into x. */
-static inline FAST_TARGET __m128i
-ghash_bytes(__m128i x, __m128i h, const uint8 *p, int len)
+/* Add len bytes at p to the stream, zero-padded to whole blocks. */
+static inline FAST_TARGET void
+ghash_bytes(Ghash *s, const uint8 *p, int len)
 {
 	for (; len >= 16; p += 16, len -= 16)
-		x = gf_mul(_mm_xor_si128(x, byte_reverse(_mm_loadu_si128((const __m128i *) p))), h);
+		ghash_block(s, byte_reverse(_mm_loadu_si128((const __m128i *) p)));
 	if (len > 0)
-		x = gf_mul(_mm_xor_si128(x, byte_reverse(load_partial(p, len))), h);
-	return x;
+		ghash_block(s, byte_reverse(load_partial(p, len)));
 }
 
 FAST_TARGET void
@@ -286,10 +353,11 @@ hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key)
 	explicit_bzero(rk, sizeof(rk));
 
 	/*
-	 * H = AES(0^128), kept as H * x^-1 for gf_mul.  x^-1 = x^127 + x^6 + x
-	 * + 1 modulo the field polynomial: dividing by x shifts left by one
+	 * H = AES(0^128).  gf_mul wants H * x^-1, where x^-1 = x^127 + x^6 +
+	 * x + 1 modulo the field polynomial: dividing by x shifts left by one
 	 * bit in byte-reversed order, and adds that when the coefficient of
-	 * x^0, the top bit, was set.
+	 * x^0, the top bit, was set.  The higher powers follow, as gf_mul(a,
+	 * H * x^-1) = a * H.
 	 */
 	h[0] = h[1] = _mm_setzero_si128();
 	aes_encrypt2(g->round_keys, h);
@@ -303,8 +371,14 @@ hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key)
 		lo <<= 1;
 		hi ^= carry * UINT64CONST(0xc200000000000000);
 		lo ^= carry;
-		_mm_storeu_si128((__m128i *) g->hash_key,
-						 _mm_set_epi64x((int64) hi, (int64) lo));
+		h[0] = _mm_set_epi64x((int64) hi, (int64) lo);
+	}
+	_mm_storeu_si128((__m128i *) g->hash_powers[0], h[0]);
+	for (i = 1; i < 4; i++)
+	{
+		h[1] = gf_mul(_mm_loadu_si128((const __m128i *) g->hash_powers[i - 1]),
+					  h[0]);
+		_mm_storeu_si128((__m128i *) g->hash_powers[i], h[1]);
 	}
 	explicit_bzero(h, sizeof(h));
 }
@@ -318,8 +392,7 @@ gcm_crypt(const HdbFastGcm *g, const uint8 *nonce,
 		  const uint8 *aad, int aadlen, const uint8 *in, int len,
 		  uint8 *out, bool decrypt, uint8 *tag)
 {
-	__m128i		h = _mm_loadu_si128((const __m128i *) g->hash_key);
-	__m128i		x = _mm_setzero_si128();
+	Ghash		gh;
 	__m128i		base = load_partial(nonce, 12);
 	__m128i		ks[4];
 	__m128i		ek0;
@@ -327,7 +400,10 @@ gcm_crypt(const HdbFastGcm *g, const uint8 *nonce,
 	int			left;
 	int			j;
 
-	x = ghash_bytes(x, h, aad, aadlen);
+	gh.g = g;
+	gh.x = _mm_setzero_si128();
+	gh.n = 0;
+	ghash_bytes(&gh, aad, aadlen);
 
 	/* J0 = nonce || 1 for the tag, then the data from nonce || 2 on */
 	if (len <= 16)
@@ -367,14 +443,13 @@ gcm_crypt(const HdbFastGcm *g, const uint8 *nonce,
 			if (!decrypt)
 				c = load_partial(out, left);
 		}
-		x = gf_mul(_mm_xor_si128(x, byte_reverse(decrypt ? d : c)), h);
+		ghash_block(&gh, byte_reverse(decrypt ? d : c));
 	}
 
 	/* the lengths block, byte-reversed: bit lengths of AAD and data */
-	x = gf_mul(_mm_xor_si128(x, _mm_set_epi64x((int64) aadlen * 8,
-											   (int64) len * 8)), h);
-	_mm_storeu_si128((__m128i *) tag, _mm_xor_si128(byte_reverse(x), ek0));
-	explicit_bzero(ks, sizeof(ks));
+	ghash_block(&gh, _mm_set_epi64x((int64) aadlen * 8, (int64) len * 8));
+	ghash_fold(&gh);
+	_mm_storeu_si128((__m128i *) tag, _mm_xor_si128(byte_reverse(gh.x), ek0));
 }
 
 FAST_TARGET void

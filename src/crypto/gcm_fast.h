@@ -10,11 +10,14 @@
 #ifndef HDB_GCM_FAST_H
 #define HDB_GCM_FAST_H
 
-/* The expanded key of one data key: AES-256 round keys and GHASH key. */
+/*
+ * The expanded key of one data key: AES-256 round keys and powers of the
+ * GHASH key H = AES(0^128).
+ */
 typedef struct HdbFastGcm
 {
 	uint8		round_keys[15][16];
-	uint8		hash_key[16];	/* AES(0^128) * x^-1, byte-reversed */
+	uint8		hash_powers[4][16];	/* H^k * x^-1, k = 1..4, byte-reversed */
 } HdbFastGcm;
 
 extern bool hdb_fast_gcm_available(void);

@@ -548,9 +548,21 @@ hdb_store_decrypted_buffered(Relation rel, TupleTableSlot *pslot,
 							 TupleTableSlot *slot, HdbRowBuffer *buf)
 {
 	HeapTuple	phys = ExecFetchSlotHeapTuple(pslot, false, NULL);
-	HeapTuple	logical;
 
 	phys->t_self = pslot->tts_tid;
+	hdb_store_decrypted_tuple(rel, phys, slot, buf);
+}
+
+/*
+ * Like hdb_store_decrypted_buffered, for a physical tuple the caller holds
+ * (with its buffer pinned) rather than a slot.
+ */
+void
+hdb_store_decrypted_tuple(Relation rel, HeapTuple phys, TupleTableSlot *slot,
+						  HdbRowBuffer *buf)
+{
+	HeapTuple	logical;
+
 	if (buf != NULL && TTS_IS_HEAPTUPLE(slot) &&
 		(buf->slot == NULL || buf->slot == slot))
 		buf->slot = slot;

@@ -73,6 +73,9 @@ extern void hdb_store_decrypted(Relation rel, TupleTableSlot *pslot,
 extern void hdb_store_decrypted_buffered(Relation rel, TupleTableSlot *pslot,
 										 TupleTableSlot *slot,
 										 HdbRowBuffer *buf);
+extern void hdb_store_decrypted_tuple(Relation rel, HeapTuple phys,
+									  TupleTableSlot *slot,
+									  HdbRowBuffer *buf);
 extern int32 hdb_payload_key_id(Datum payload);
 
 /* physrel.c */

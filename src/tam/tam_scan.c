@@ -93,7 +93,7 @@ enc_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 }
 
 /* Does the decrypted row in slot satisfy the scan's keys? */
-static bool
+static inline bool
 keys_match(HdbScanDesc scan, TupleTableSlot *slot)
 {
 	HeapTuple	tuple;
@@ -107,16 +107,21 @@ keys_match(HdbScanDesc scan, TupleTableSlot *slot)
 	return valid;
 }
 
+/*
+ * Sequential scans take heap's tuples without a slot between: heap_getnext
+ * returns the tuple in the page that the inner scan keeps pinned, and it is
+ * decrypted from there at once.
+ */
 static bool
 enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 					 TupleTableSlot *slot)
 {
 	HdbScanDesc scan = (HdbScanDesc) sscan;
+	HeapTuple	phys;
 
-	while (hdb_heap->scan_getnextslot(scan->inner, direction, scan->pslot))
+	while ((phys = heap_getnext(scan->inner, direction)) != NULL)
 	{
-		hdb_store_decrypted_buffered(sscan->rs_rd, scan->pslot, slot,
-									 &scan->rowbuf);
+		hdb_store_decrypted_tuple(sscan->rs_rd, phys, slot, &scan->rowbuf);
 		if (keys_match(scan, slot))
 			return true;
 	}
