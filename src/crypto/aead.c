@@ -40,6 +40,7 @@
 
 #include "crypto/gcm_fast.h"
 #include "crypto/hdb_crypto.h"
+#include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
 
@@ -384,6 +385,9 @@ row_cipher_make(const uint8 *key, bool fast, MemoryContext mcxt)
 	return rc;
 }
 
+/* Has this process (or the postmaster it was forked from) run the test? */
+static bool self_tested = false;
+
 /*
  * The row cipher of a data key.  Freed by hdb_row_cipher_free, which wipes
  * the key schedule and has OpenSSL cleanse its own.
@@ -391,14 +395,42 @@ row_cipher_make(const uint8 *key, bool fast, MemoryContext mcxt)
 void *
 hdb_row_cipher_new(const uint8 *key)
 {
-	static bool tested = false;
-
-	if (!tested)
+	if (!self_tested)
 	{
 		row_cipher_self_test();
-		tested = true;
+		self_tested = true;
 	}
 	return row_cipher_make(key, hdb_fast_gcm_available(), TopMemoryContext);
+}
+
+/*
+ * Called from _PG_init: when the library is preloaded, fetch OpenSSL's
+ * ciphers and run the self-test once in the postmaster, so that every
+ * backend and parallel worker inherits them instead of spending about a
+ * millisecond on them at its first encrypted row.  A failure here is not
+ * fatal to the server: it is forgotten, and each process then tries again
+ * at first use and reports it there.
+ */
+void
+hdb_aead_preload(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	PG_TRY();
+	{
+		fetch_cipher(&aes_gcm, "AES-256-GCM");
+		fetch_cipher(&aes_ecb, "AES-256-ECB");
+		row_cipher_self_test();
+		self_tested = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
 }
 
 void

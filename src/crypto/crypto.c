@@ -12,12 +12,14 @@
 
 /*
  * Called from _PG_init while the library is preloaded: defines the keyring
- * GUCs and registers the data-key cache's invalidation callbacks.  Nothing
- * here reads a key: a missing keyring only fails at first use.
+ * GUCs, registers the data-key cache's invalidation callbacks and readies
+ * OpenSSL for the backends to come.  Nothing here reads a key: a missing
+ * keyring only fails at first use.
  */
 void
 hdb_crypto_init(void)
 {
 	hdb_keyring_init();
 	hdb_datakey_init();
+	hdb_aead_preload();
 }

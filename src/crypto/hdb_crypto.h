@@ -50,6 +50,7 @@ extern bool hdb_aead_open(HdbDataKey *key, const uint8 *nonce,
 						  const uint8 *aad, int aadlen,
 						  const uint8 *in, int len,
 						  uint8 *out, const uint8 *tag);
+extern void hdb_aead_preload(void);
 extern void *hdb_row_cipher_new(const uint8 *key);
 extern void hdb_row_cipher_free(void *cipher);
 extern void hdb_wrap_key(const uint8 *master, int32 key_id,
