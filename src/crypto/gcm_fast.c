@@ -9,8 +9,9 @@
  * per message; the cryptography itself is a few hundred.  This file is
  * GCM as NIST SP 800-38D defines it, for a 96-bit IV only, laid out for
  * short inputs:
- *	- AES-256 runs on four counter blocks at a time, so that the latency of
- *	  AESENC overlaps; the first batch also encrypts J0 for the tag.
+ *	- AES-256 runs on four counter blocks at a time (two for the last ones),
+ *	  so that the latencies of their AESENC instructions overlap; the first
+ *	  batch also encrypts J0 for the tag.
  *	- GHASH multiplies with PCLMULQDQ, four blocks at a time by the powers
  *	  H^4 .. H, and reduces each sum of four products once, modulo
  *	  x^128 + x^7 + x^2 + x + 1, with two more multiplications.
@@ -96,6 +97,7 @@ schedule_step(__m128i back2, __m128i t)
 	ROUND(_mm_aesenc_si128, 10) ROUND(_mm_aesenc_si128, 11) \
 	ROUND(_mm_aesenc_si128, 12) ROUND(_mm_aesenc_si128, 13) \
 	ROUND(_mm_aesenclast_si128, 14)
+/* one round on each block; only ever expanded inside a function body */
 #define ROUND_OF_4(op, r) \
 	k = _mm_loadu_si128((const __m128i *) rk[r]); \
 	b[0] = op(b[0], k); b[1] = op(b[1], k); \
@@ -210,7 +212,7 @@ gf_mul(__m128i a, __m128i h)
 
 /*
  * GHASH over a stream of blocks, four at a time:
- * (((x + b1) H + b2) H + b3) H + b4) H = (x + b1) H^4 + b2 H^3 + b3 H^2 +
+ * ((((x + b1) H + b2) H + b3) H + b4) H = (x + b1) H^4 + b2 H^3 + b3 H^2 +
  * b4 H, four independent products and one reduction rather than a chain
  * of four multiplications.
  */
