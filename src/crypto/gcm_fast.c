@@ -335,6 +335,7 @@ hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key)
 	__m128i		h[2];
 	int			i;
 
+	/* written out: AESKEYGENASSIST takes the round constant as an immediate */
 	rk[0] = _mm_loadu_si128((const __m128i *) key);
 	rk[1] = _mm_loadu_si128((const __m128i *) (key + 16));
 	EVEN_KEY(rk, 2, 0x01);
