@@ -9,7 +9,7 @@
  * data key that the payload names (hdb_datakey_lookup).  Data keys are
  * 256-bit random keys stored in heliosdb.table_key, wrapped by the master
  * key that a keyring provider yields.  Unwrapped keys live only in this
- * backend's cache, as OpenSSL cipher contexts.
+ * backend's cache, expanded into row ciphers (aead.c).
  *
  *-------------------------------------------------------------------------
  */

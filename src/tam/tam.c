@@ -36,6 +36,7 @@ hdb_tam_init(void)
 	hdb_tam_scan_callbacks(&encrypted_routine);
 	hdb_tam_modify_callbacks(&encrypted_routine);
 	hdb_tam_ddl_callbacks(&encrypted_routine);
+	hdb_tam_ddl_init();
 }
 
 /* The table_am_handler of heliosdb_encrypted. */

@@ -11,16 +11,21 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "catalog/index.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
 #include "utils/backend_progress.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/tuplesort.h"
 
 #include "crypto/hdb_crypto.h"
+#include "tam/hdb_tam.h"
 #include "tam/tam_internal.h"
 
 /* State of an index build: the real index's description and callback. */
@@ -291,6 +296,46 @@ static Oid
 enc_relation_toast_am(Relation rel)
 {
 	return HEAP_TABLE_AM_OID;
+}
+
+static object_access_hook_type prev_object_access = NULL;
+
+/*
+ * A new relation of this access method gets its data key at creation,
+ * before anything is written to it.  Its first rows may arrive while a
+ * parallel plan runs (CREATE TABLE AS, SELECT INTO, CREATE or REFRESH
+ * MATERIALIZED VIEW), and nothing can create a key then: that writes to
+ * heliosdb.table_key.  The transient relation of a rewrite has the key of
+ * the table it rewrites (hdb_datakey_owner), created here if that table
+ * had none, as when it changes to this access method.
+ */
+static void
+enc_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				  int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_CREATE && classId == RelationRelationId &&
+		subId == 0)
+	{
+		/* a relation being created is in the relcache already */
+		Relation	rel = RelationIdGetRelation(objectId);
+
+		if (RelationIsValid(rel))
+		{
+			if (hdb_is_encrypted(rel))
+				(void) hdb_datakey_for_write(rel);
+			RelationClose(rel);
+		}
+	}
+}
+
+/* Called once from hdb_tam_init. */
+void
+hdb_tam_ddl_init(void)
+{
+	prev_object_access = object_access_hook;
+	object_access_hook = enc_object_access;
 }
 
 /* Install the utility callbacks into r (a copy of heap's routine). */

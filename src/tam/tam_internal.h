@@ -89,5 +89,6 @@ extern const TableAmRoutine *hdb_heap;
 extern void hdb_tam_scan_callbacks(TableAmRoutine *r);
 extern void hdb_tam_modify_callbacks(TableAmRoutine *r);
 extern void hdb_tam_ddl_callbacks(TableAmRoutine *r);
+extern void hdb_tam_ddl_init(void);
 
 #endif							/* HDB_TAM_INTERNAL_H */

@@ -1,4 +1,4 @@
--- Data keys of encrypted tables: one per table, created at first write,
+-- Data keys of encrypted tables: one per table, created with the table,
 -- wrapped by the master key; payloads name their key and use fresh nonces.
 \set VERBOSITY terse
 SET client_min_messages = warning;
@@ -7,7 +7,7 @@ RESET client_min_messages;
 CREATE TABLE crypto_a (id int, secret text) USING heliosdb_encrypted;
 CREATE TABLE crypto_b (id int, secret text) USING heliosdb_encrypted;
 CREATE TABLE crypto_plain (id int, secret text);
--- No key before the first write.
+-- The key is made with the table, before any write.
 SELECT count(*) FROM heliosdb.table_key
 WHERE relid IN ('crypto_a'::regclass, 'crypto_b'::regclass);
 INSERT INTO crypto_a VALUES (1, 'attack at dawn'), (2, 'attack at dawn');
@@ -67,6 +67,7 @@ SELECT count(*) FROM heliosdb.table_key WHERE relid = 'crypto_owned'::regclass;
 -- A key made in a transaction that rolls back is forgotten with it.
 CREATE TABLE crypto_rollback (v text) USING heliosdb_encrypted;
 BEGIN;
+SELECT heliosdb.rotate_table_key('crypto_rollback');
 INSERT INTO crypto_rollback VALUES ('gone');
 ROLLBACK;
 INSERT INTO crypto_rollback VALUES ('kept');
@@ -75,6 +76,7 @@ SELECT version FROM heliosdb.table_key WHERE relid = 'crypto_rollback'::regclass
 CREATE TABLE crypto_sub (v text) USING heliosdb_encrypted;
 BEGIN;
 SAVEPOINT s;
+SELECT heliosdb.rotate_table_key('crypto_sub');
 INSERT INTO crypto_sub VALUES ('gone');
 ROLLBACK TO s;
 INSERT INTO crypto_sub VALUES ('kept');

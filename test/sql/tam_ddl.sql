@@ -165,6 +165,34 @@ CREATE MATERIALIZED VIEW tam_ddl_mv USING heliosdb_encrypted AS
 REFRESH MATERIALIZED VIEW tam_ddl_mv;
 SELECT sum(twice) FROM tam_ddl_mv;
 
+-- Rows from a parallel plan: the data key is made with the table, since a
+-- parallel operation cannot write heliosdb.table_key.
+CREATE TABLE tam_ddl_src (id int) WITH (parallel_workers = 2);
+INSERT INTO tam_ddl_src SELECT generate_series(1, 1000);
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF)
+CREATE TABLE tam_ddl_pctas USING heliosdb_encrypted AS SELECT id FROM tam_ddl_src;
+CREATE TABLE tam_ddl_pctas USING heliosdb_encrypted AS SELECT id FROM tam_ddl_src;
+SELECT count(*), sum(id) FROM tam_ddl_pctas;
+CREATE MATERIALIZED VIEW tam_ddl_pmv USING heliosdb_encrypted AS
+	SELECT id FROM tam_ddl_src;
+REFRESH MATERIALIZED VIEW tam_ddl_pmv;
+SELECT count(*), sum(id) FROM tam_ddl_pmv;
+SET default_table_access_method = heliosdb_encrypted;
+SELECT id INTO tam_ddl_pinto FROM tam_ddl_src;
+RESET default_table_access_method;
+SELECT count(*), sum(id) FROM tam_ddl_pinto;
+SELECT count(DISTINCT relid) FROM heliosdb.table_key
+WHERE relid IN ('tam_ddl_pctas'::regclass, 'tam_ddl_pmv'::regclass,
+				'tam_ddl_pinto'::regclass);
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+DROP MATERIALIZED VIEW tam_ddl_pmv;
+DROP TABLE tam_ddl_src, tam_ddl_pctas, tam_ddl_pinto;
+
 -- default_table_access_method encrypts every new table.
 SET default_table_access_method = heliosdb_encrypted;
 CREATE TABLE tam_ddl_default (a int);

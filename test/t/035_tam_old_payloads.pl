@@ -56,7 +56,9 @@ sub load_rows
 	my ($db, $table, $format, $with_key, @payloads) = @_;
 	my $k = $key{$format};
 	my $values = join(', ', map { "('\\x$_'::bytea)" } @payloads);
+	# the fixture's key replaces the one the table was created with
 	my $keyrow = $with_key ? qq{
+		DELETE FROM heliosdb.table_key WHERE relid = '$table'::regclass;
 		INSERT INTO heliosdb.table_key
 			(key_id, relid, version, wrapped, master_key_check)
 			VALUES ($k->{id}, '$table'::regclass, 1, '\\x$k->{wrapped}',
