@@ -200,15 +200,17 @@ get_audit_cxt(void)
 	return audit_cxt;
 }
 
-/* Format a record and queue it. */
+/* Complete a record, encode it and queue it. */
 void
 hdb_audit_submit(const HdbAuditRecord *rec)
 {
-	char	   *text;
+	HdbAuditFields f;
+	char	   *data;
 	int			len;
 
-	text = hdb_audit_format(rec, &len);
-	hdb_audit_enqueue(text, len);
+	hdb_audit_fields(rec, &f);
+	data = hdb_audit_encode(&f, &len);
+	hdb_audit_enqueue(data, len);
 }
 
 /*

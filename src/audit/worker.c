@@ -83,7 +83,7 @@ typedef struct Batch
 {
 	int			n;
 	XLogRecPtr	max_lsn;
-	char	   *texts[BATCH_RECORDS];
+	char	   *recs[BATCH_RECORDS];	/* encoded records, as queued */
 	int			lens[BATCH_RECORDS];
 } Batch;
 
@@ -264,7 +264,7 @@ static void
 insert_rows(Batch *b)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * b->n);
-	Oid			argtypes[3] = {TEXTARRAYOID, INT8OID, BYTEAOID};
+	Oid			argtypes[3] = {BYTEAARRAYOID, INT8OID, BYTEAOID};
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
@@ -283,9 +283,14 @@ insert_rows(Batch *b)
 	ensure_partitions();
 
 	for (int i = 0; i < b->n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text_with_len(b->texts[i],
-															b->lens[i]));
-	args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
+	{
+		bytea	   *r = palloc(VARHDRSZ + b->lens[i]);
+
+		SET_VARSIZE(r, VARHDRSZ + b->lens[i]);
+		memcpy(VARDATA(r), b->recs[i], b->lens[i]);
+		elems[i] = PointerGetDatum(r);
+	}
+	args[0] = PointerGetDatum(construct_array(elems, b->n, BYTEAOID, -1,
 											  false, TYPALIGN_INT));
 	spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
 									false, 0),
@@ -331,7 +336,11 @@ store_batch(Batch *b)
 		{
 			for (int i = 0; i < b->n; i++)
 			{
-				fwrite(b->texts[i], 1, b->lens[i], audit_fp);
+				int			len;
+				char	   *json = hdb_audit_record_json(b->recs[i],
+														 b->lens[i], &len);
+
+				fwrite(json, 1, len, audit_fp);
 				fputc('\n', audit_fp);
 			}
 			if (fflush(audit_fp) != 0)
@@ -379,17 +388,24 @@ store_batch(Batch *b)
 	if (hdb_audit_destinations & HDB_AUDIT_DEST_LOG)
 	{
 		for (int i = 0; i < b->n; i++)
+		{
+			int			len;
+			char	   *json = hdb_audit_record_json(b->recs[i], b->lens[i],
+													 &len);
+
 			ereport(LOG_SERVER_ONLY,
-					(errmsg_internal("%.*s", b->lens[i], b->texts[i]),
+					(errmsg_internal("%.*s", len, json),
 					 errhidestmt(true), errhidecontext(true)));
+		}
 	}
 	return true;
 }
 
 static void
-batch_add(Batch *b, const char *text, int len, XLogRecPtr lsn)
+batch_add(Batch *b, const char *data, int len, XLogRecPtr lsn)
 {
-	b->texts[b->n] = pnstrdup(text, len);
+	b->recs[b->n] = palloc(len);
+	memcpy(b->recs[b->n], data, len);
 	b->lens[b->n] = len;
 	b->n++;
 	if (lsn > b->max_lsn)
@@ -442,7 +458,7 @@ recover_from_wal(void)
 
 	if (XLogRecPtrIsInvalid(stored_lsn))
 		return;
-	/* The reader lives in one context, the batch's texts in another. */
+	/* The reader lives in one context, the batch's records in another. */
 	old = MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext,
 													  "heliosdb audit WAL reader",
 													  ALLOCSET_DEFAULT_SIZES));
@@ -607,16 +623,15 @@ serve_ring(MemoryContext cxt)
 	while (pos < head && taken < BATCH_RECORDS)
 	{
 		HdbAuditRingEntry e;
-		char	   *text;
+		char	   *data;
 
 		hdb_audit_ring_read(q, pos, (char *) &e, sizeof(e));
-		text = palloc(e.len + 1);
-		hdb_audit_ring_read(q, pos + sizeof(e), text, e.len);
-		text[e.len] = '\0';
+		data = palloc(e.len);
+		hdb_audit_ring_read(q, pos + sizeof(e), data, e.len);
 		/* Already recovered from WAL at start-up? */
 		if (e.lsn > stored_lsn)
 		{
-			b->texts[b->n] = text;
+			b->recs[b->n] = data;
 			b->lens[b->n] = e.len;
 			b->n++;
 			b->max_lsn = Max(b->max_lsn, e.lsn);
