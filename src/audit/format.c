@@ -26,8 +26,10 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit/audit_internal.h"
@@ -154,6 +156,45 @@ get_session_id(void)
 	return session_id;
 }
 
+/*
+ * Role names of the last two roles looked up (typically the session user
+ * and the current role), dropped when pg_authid changes.
+ */
+static Oid	role_oids[2] = {InvalidOid, InvalidOid};
+static char role_names[2][NAMEDATALEN];
+static int	role_next = 0;
+static bool role_callback_set = false;
+
+static void
+role_names_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	role_oids[0] = role_oids[1] = InvalidOid;
+}
+
+/* The name of a role, or NULL when it does not exist. */
+static const char *
+role_name(Oid roleid)
+{
+	char	   *name;
+
+	for (int i = 0; i < 2; i++)
+		if (role_oids[i] == roleid && OidIsValid(roleid))
+			return role_names[i];
+	if (!role_callback_set)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, role_names_callback, (Datum) 0);
+		role_callback_set = true;
+	}
+	name = GetUserNameFromId(roleid, true);
+	if (name == NULL)
+		return NULL;
+	strlcpy(role_names[role_next], name, NAMEDATALEN);
+	role_oids[role_next] = roleid;
+	name = role_names[role_next];
+	role_next = 1 - role_next;
+	return name;
+}
+
 static const char *
 get_database(void)
 {
@@ -217,11 +258,11 @@ hdb_audit_fields(const HdbAuditRecord *rec, HdbAuditFields *f)
 	if (ctx->source != HDB_SOURCE_NONE && ctx->user_id[0] != '\0')
 		f->user_id = ctx->user_id;
 	else if (OidIsValid(GetSessionUserId()))
-		f->user_id = GetUserNameFromId(GetSessionUserId(), true);
+		f->user_id = role_name(GetSessionUserId());
 	if (ctx->source != HDB_SOURCE_NONE && ctx->has_tenant)
 		f->tenant_id = ctx->tenant_name;
 	if (OidIsValid(GetUserId()))
-		f->role = GetUserNameFromId(GetUserId(), true);
+		f->role = role_name(GetUserId());
 	f->ip_address = get_client_addr();
 	f->action = rec->action;
 	f->resource = rec->resource;
