@@ -103,6 +103,7 @@ typedef struct RowInfo
 	int			hash_att;
 	/* 0-based positions of the other columns, -1 when missing */
 	int			att[HDB_AUDIT_NUM_FIELDS];
+	StringInfoData digest_buf;	/* canonical form of a row, reused */
 } RowInfo;
 
 /* 0-based position of a column, -1 when there is none of that name. */
@@ -163,22 +164,24 @@ row_info(TupleDesc tupdesc, MemoryContext cxt)
 	ri->hash_att = column_number(tupdesc, "hash");
 	for (int f = 0; f < HDB_AUDIT_NUM_FIELDS; f++)
 		ri->att[f] = find_column(tupdesc, field_names[f]);
+	initStringInfo(&ri->digest_buf);
 	MemoryContextSwitchTo(old);
 	return ri;
 }
 
-/* SHA-256, fetched once per process. */
+/* SHA-256 and a context to compute it in, made once per process. */
 static EVP_MD *sha256_md = NULL;
+static EVP_MD_CTX *sha256_ctx = NULL;
 
 /* SHA-256 of the canonical form of a row (see the header), into hash. */
 static void
 row_digest(RowInfo *ri, Datum *values, bool *nulls,
 		   uint8 hash[HDB_AUDIT_HASH_LEN])
 {
-	StringInfoData buf;
+	StringInfo	buf = &ri->digest_buf;
 	unsigned int len;
 
-	initStringInfo(&buf);
+	resetStringInfo(buf);
 	for (int i = 0; i < ri->tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(ri->tupdesc, i);
@@ -190,11 +193,13 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 			continue;
 		if (nulls[i])
 		{
-			appendStringInfoCharMacro(&buf, 0);
+			appendStringInfoCharMacro(buf, 0);
 			continue;
 		}
-		if (att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID)
+		if (att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID ||
+			att->atttypid == INT8OID)
 		{
+			/* int8's output; timestamps as their integer */
 			textlen = pg_lltoa(DatumGetInt64(values[i]), num);
 			text = num;
 		}
@@ -211,22 +216,27 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 			text = OutputFunctionCall(&ri->out[i], values[i]);
 			textlen = strlen(text);
 		}
-		appendStringInfoCharMacro(&buf, 1);
-		appendStringInfoCharMacro(&buf, (textlen >> 24) & 0xff);
-		appendStringInfoCharMacro(&buf, (textlen >> 16) & 0xff);
-		appendStringInfoCharMacro(&buf, (textlen >> 8) & 0xff);
-		appendStringInfoCharMacro(&buf, textlen & 0xff);
-		appendBinaryStringInfo(&buf, text, textlen);
+		enlargeStringInfo(buf, 5 + textlen);
+		buf->data[buf->len++] = 1;
+		buf->data[buf->len++] = (textlen >> 24) & 0xff;
+		buf->data[buf->len++] = (textlen >> 16) & 0xff;
+		buf->data[buf->len++] = (textlen >> 8) & 0xff;
+		buf->data[buf->len++] = textlen & 0xff;
+		memcpy(buf->data + buf->len, text, textlen);
+		buf->len += textlen;
 	}
 	if (sha256_md == NULL)
 		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (sha256_md == NULL ||
-		EVP_Digest(buf.data, buf.len, hash, &len, sha256_md, NULL) != 1 ||
+	if (sha256_ctx == NULL)
+		sha256_ctx = EVP_MD_CTX_new();
+	if (sha256_md == NULL || sha256_ctx == NULL ||
+		EVP_DigestInit_ex(sha256_ctx, sha256_md, NULL) != 1 ||
+		EVP_DigestUpdate(sha256_ctx, buf->data, buf->len) != 1 ||
+		EVP_DigestFinal_ex(sha256_ctx, hash, &len) != 1 ||
 		len != HDB_AUDIT_HASH_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
-	pfree(buf.data);
 }
 
 static bytea *
@@ -738,10 +748,16 @@ fields_to_row(RowInfo *ri, const HdbAuditFields *f, Datum *values,
 
 	if (ri->att[F_REQUEST_ID] >= 0)
 	{
-		num[pg_ulltoa_n(f->request_no, num)] = '\0';
-		set_text(ri, F_REQUEST_ID,
-				 psprintf("%s.%s", f->session_id ? f->session_id : "", num),
-				 values, nulls);
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		if (f->session_id)
+			appendStringInfoString(&buf, f->session_id);
+		appendStringInfoChar(&buf, '.');
+		enlargeStringInfo(&buf, MAXINT8LEN);
+		buf.len += pg_ulltoa_n(f->request_no, buf.data + buf.len);
+		buf.data[buf.len] = '\0';
+		set_text(ri, F_REQUEST_ID, buf.data, values, nulls);
 	}
 	set_text(ri, F_SESSION_ID, f->session_id, values, nulls);
 	set_text(ri, F_DATABASE, f->database, values, nulls);
