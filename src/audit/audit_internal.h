@@ -36,6 +36,7 @@
 #ifndef AUDIT_INTERNAL_H
 #define AUDIT_INTERNAL_H
 
+#include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
@@ -136,6 +137,19 @@ extern bool hdb_audit_my_queue_retired(void);
 extern void hdb_audit_unretire(Oid dboid);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
+
+/* How to build and hash rows of the audit_log row type (chain.c). */
+typedef struct HdbAuditRowInfo HdbAuditRowInfo;
+extern HdbAuditRowInfo *hdb_audit_row_info(TupleDesc tupdesc,
+										   MemoryContext cxt);
+extern void hdb_audit_build_row(HdbAuditRowInfo *ri, const char *data,
+								int len, int64 seq, const uint8 *prev,
+								TimestampTz now, Datum *values, bool *nulls,
+								uint8 hash[HDB_AUDIT_HASH_LEN]);
+
+/* store.c */
+extern bool hdb_audit_store_rows(char **recs, int *lens, int n,
+								 int64 last_seq, const uint8 *last_hash);
 
 extern XLogRecPtr hdb_audit_last_lsn;
 

@@ -763,6 +763,50 @@ fields_to_row(RowInfo *ri, const HdbAuditFields *f, Datum *values,
 	set_text(ri, F_DATABASE, f->database, values, nulls);
 }
 
+/* Row information for rows of the row type tupdesc; see audit_internal.h. */
+HdbAuditRowInfo *
+hdb_audit_row_info(TupleDesc tupdesc, MemoryContext cxt)
+{
+	return (HdbAuditRowInfo *) row_info(tupdesc, cxt);
+}
+
+/*
+ * Build the row of one record, binary or JSON, as number seq of the chain,
+ * after a row whose hash is prev (NULL: the first row of the chain),
+ * stored at "now"; its hash is also left in hash.  Allocates in the
+ * current memory context.
+ */
+void
+hdb_audit_build_row(HdbAuditRowInfo *rinfo, const char *data, int len,
+					int64 seq, const uint8 *prev, TimestampTz now,
+					Datum *values, bool *nulls,
+					uint8 hash[HDB_AUDIT_HASH_LEN])
+{
+	RowInfo    *ri = (RowInfo *) rinfo;
+
+	if (len > 0 && data[0] == HDB_AUDIT_BINARY_TAG)
+	{
+		HdbAuditFields f;
+
+		hdb_audit_decode(data, len, &f);
+		fields_to_row(ri, &f, values, nulls);
+	}
+	else
+		parse_record(ri, data, len, values, nulls);
+
+	values[ri->seq_att] = Int64GetDatum(seq);
+	nulls[ri->seq_att] = false;
+	values[ri->stored_at_att] = TimestampTzGetDatum(now);
+	nulls[ri->stored_at_att] = false;
+	nulls[ri->prev_hash_att] = prev == NULL;
+	if (prev != NULL)
+		values[ri->prev_hash_att] = PointerGetDatum(hash_bytea(prev));
+	nulls[ri->hash_att] = true;
+	row_digest(ri, values, nulls, hash);
+	values[ri->hash_att] = PointerGetDatum(hash_bytea(hash));
+	nulls[ri->hash_att] = false;
+}
+
 /*
  * heliosdb._audit_rows(records bytea[] or text[], last_seq bigint,
  * last_hash bytea) RETURNS SETOF heliosdb.audit_log: the rows of a batch
@@ -812,36 +856,14 @@ hdb_audit_rows(PG_FUNCTION_ARGS)
 	for (int r = 0; r < ntexts; r++)
 	{
 		struct varlena *t;
-		const char *data;
-		int			len;
 
 		if (text_nulls[r])
 			elog(ERROR, "audit record is NULL");
 		old = MemoryContextSwitchTo(row_cxt);
 		t = PG_DETOAST_DATUM_PACKED(texts[r]);
-		data = VARDATA_ANY(t);
-		len = VARSIZE_ANY_EXHDR(t);
-		if (len > 0 && data[0] == HDB_AUDIT_BINARY_TAG)
-		{
-			HdbAuditFields f;
-
-			hdb_audit_decode(data, len, &f);
-			fields_to_row(ri, &f, values, nulls);
-		}
-		else
-			parse_record(ri, data, len, values, nulls);
-
-		values[ri->seq_att] = Int64GetDatum(++seq);
-		nulls[ri->seq_att] = false;
-		values[ri->stored_at_att] = TimestampTzGetDatum(now);
-		nulls[ri->stored_at_att] = false;
-		nulls[ri->prev_hash_att] = !have_prev;
-		if (have_prev)
-			values[ri->prev_hash_att] = PointerGetDatum(hash_bytea(prev));
-		nulls[ri->hash_att] = true;
-		row_digest(ri, values, nulls, hash);
-		values[ri->hash_att] = PointerGetDatum(hash_bytea(hash));
-		nulls[ri->hash_att] = false;
+		hdb_audit_build_row((HdbAuditRowInfo *) ri, VARDATA_ANY(t),
+							VARSIZE_ANY_EXHDR(t), ++seq,
+							have_prev ? prev : NULL, now, values, nulls, hash);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);

@@ -256,9 +256,10 @@ ensure_partitions(void)
 }
 
 /*
- * Insert a batch into audit_log with one statement, chained after the end
- * recorded in audit_state, and move that end and the stored LSN; in the
- * caller's transaction.
+ * Insert a batch into audit_log, chained after the end recorded in
+ * audit_state, and move that end and the stored LSN; in the caller's
+ * transaction.  The rows go in without SQL (store.c) unless audit_log has
+ * triggers, which an INSERT statement fires.
  */
 static void
 insert_rows(Batch *b)
@@ -269,6 +270,7 @@ insert_rows(Batch *b)
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
 	bytea	   *hash;
+	uint8		last_hash[HDB_AUDIT_HASH_LEN];
 
 	spi_check(SPI_execute(chain_end_sql, false, 0), SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -282,22 +284,36 @@ insert_rows(Batch *b)
 
 	ensure_partitions();
 
-	for (int i = 0; i < b->n; i++)
+	if (nulls[2] == ' ')
 	{
-		bytea	   *r = palloc(VARHDRSZ + b->lens[i]);
+		bytea	   *h = DatumGetByteaPP(args[2]);
 
-		SET_VARSIZE(r, VARHDRSZ + b->lens[i]);
-		memcpy(VARDATA(r), b->recs[i], b->lens[i]);
-		elems[i] = PointerGetDatum(r);
+		if (VARSIZE_ANY_EXHDR(h) != HDB_AUDIT_HASH_LEN)
+			elog(ERROR, "audit chain end has a hash of the wrong length");
+		memcpy(last_hash, VARDATA_ANY(h), HDB_AUDIT_HASH_LEN);
 	}
-	args[0] = PointerGetDatum(construct_array(elems, b->n, BYTEAOID, -1,
-											  false, TYPALIGN_INT));
-	spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
-									false, 0),
-			  SPI_OK_INSERT);
-	if (SPI_processed != (uint64) b->n)
-		elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
-			 SPI_processed, b->n);
+	if (!hdb_audit_store_rows(b->recs, b->lens, b->n,
+							  DatumGetInt64(args[1]),
+							  nulls[2] == ' ' ? last_hash : NULL))
+	{
+		/* audit_log has triggers: let INSERT fire them */
+		for (int i = 0; i < b->n; i++)
+		{
+			bytea	   *r = palloc(VARHDRSZ + b->lens[i]);
+
+			SET_VARSIZE(r, VARHDRSZ + b->lens[i]);
+			memcpy(VARDATA(r), b->recs[i], b->lens[i]);
+			elems[i] = PointerGetDatum(r);
+		}
+		args[0] = PointerGetDatum(construct_array(elems, b->n, BYTEAOID, -1,
+												  false, TYPALIGN_INT));
+		spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
+										false, 0),
+				  SPI_OK_INSERT);
+		if (SPI_processed != (uint64) b->n)
+			elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
+				 SPI_processed, b->n);
+	}
 
 	hash = palloc(VARHDRSZ + HDB_AUDIT_HASH_LEN);
 	SET_VARSIZE(hash, VARHDRSZ + HDB_AUDIT_HASH_LEN);

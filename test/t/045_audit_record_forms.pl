@@ -118,5 +118,30 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
 	't', 'chain intact');
 
+# With a trigger on audit_log the writer stores through an INSERT
+# statement, which fires it; the chain goes on across both ways.
+$node->safe_psql('postgres', q{
+	CREATE TABLE fired (seq bigint);
+	CREATE FUNCTION note_seq() RETURNS trigger LANGUAGE plpgsql AS
+	  $$BEGIN INSERT INTO fired VALUES (NEW.seq); RETURN NULL; END$$;
+	CREATE TRIGGER note_seq AFTER INSERT ON heliosdb.audit_log
+	  FOR EACH ROW EXECUTE FUNCTION note_seq();
+});
+$node->safe_psql('postgres',
+	"INSERT INTO items VALUES (200, 'with trigger'); INSERT INTO items VALUES (201, 'with trigger');");
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'records stored with a trigger');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM heliosdb.audit_log a JOIN fired f USING (seq)
+	WHERE a.query = 'INSERT INTO items VALUES ($1, $2)'
+	  AND "timestamp" > now() - interval '1 hour'}),
+	'2', 'the trigger fired for their rows');
+$node->safe_psql('postgres', 'DROP TRIGGER note_seq ON heliosdb.audit_log');
+$node->safe_psql('postgres', "INSERT INTO items VALUES (202, 'after trigger')");
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'records stored after the trigger went');
+is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
+	't', 'chain intact across both ways of storing');
+
 $node->stop;
 done_testing();
