@@ -14,11 +14,13 @@
  * TimeZone nor DateStyle changes a digest, other types through their output
  * functions, which do not depend on settings for the column types used.
  *
- * The writer stores a batch with one statement (worker.c):
+ * The writer stores a batch by building its rows here
+ * (hdb_audit_build_row) and inserting them itself (store.c), or, when
+ * audit_log has triggers to fire, with one statement (worker.c):
  *		INSERT INTO heliosdb.audit_log
  *		SELECT * FROM heliosdb._audit_rows(records, last_seq, last_hash)
- * _audit_rows() decodes each record, numbers it after the chain's end,
- * stamps and hashes it.  Binary records (format.c) map field by field to
+ * Either way each record is decoded, numbered after the chain's end,
+ * stamped and hashed.  Binary records (format.c) map field by field to
  * the columns of the same names.  JSON records, which versions before the
  * binary form queued and which may still wait in WAL after an upgrade, are
  * parsed here rather than with jsonb: they are flat objects written by

@@ -4,19 +4,21 @@
  *	  Storing a batch of records in heliosdb.audit_log without SQL: the
  *	  writer's fast path.
  *
- * The writer used to run
+ * The statement
  *		INSERT INTO heliosdb.audit_log
  *		SELECT * FROM heliosdb._audit_rows(records, last_seq, last_hash)
- * which builds every row twice (into the function's tuplestore, then for
- * the insert) and inserts rows one at a time.  Here the rows, built and
+ * would store a batch too, but it builds every row twice (into the
+ * function's tuplestore, then for the insert) and inserts rows one at a
+ * time, each with its own WAL record.  Here the rows, built and
  * chained by chain.c exactly as _audit_rows() builds them, are routed to
  * their partitions with the executor's tuple routing, as COPY FROM does,
  * and inserted with table_multi_insert(), which writes one WAL record per
  * page rather than one per row; then their index entries are made.
  *
  * Triggers are not fired here: when audit_log or a partition a row goes
- * to has any, hdb_audit_store_rows() inserts nothing and returns false,
- * and the writer stores the batch with the INSERT statement above.
+ * to has any (or audit_log is not partitioned, which the extension never
+ * makes it), hdb_audit_store_rows() inserts nothing and returns false, and
+ * the writer stores the batch with the INSERT statement above.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,7 +54,7 @@ typedef struct PartitionRows
  * after (last_seq, last_hash; NULL when the chain is empty), in the
  * current transaction.  The chain's new end is left in
  * hdb_audit_chain_last_*.  Returns false, having stored nothing, when a
- * trigger would have to fire.
+ * trigger would have to fire (see the header).
  */
 bool
 hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
@@ -87,6 +89,9 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"heliosdb.audit_log\" does not exist")));
+	/* Routing is set up for the partitioned table the extension makes. */
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return false;
 	LockRelationOid(relid, RowExclusiveLock);
 
 	/* An executor state for one result relation, as COPY FROM makes. */
@@ -95,14 +100,12 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
 	rte->relid = relid;
-	rte->relkind = get_rel_relkind(relid);
+	rte->relkind = RELKIND_PARTITIONED_TABLE;
 	rte->rellockmode = RowExclusiveLock;
 	ExecInitRangeTable(estate, list_make1(rte));
 	root_rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(estate, root_rri, 1);
 	root = root_rri->ri_RelationDesc;
-	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		elog(ERROR, "heliosdb.audit_log is not partitioned");
 
 	mtstate = makeNode(ModifyTableState);
 	mtstate->ps.plan = NULL;

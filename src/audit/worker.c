@@ -16,10 +16,11 @@
  *	4. Serve the ring, skipping records whose LSN is not past the stored
  *	   one (they were recovered from WAL in step 3).
  *
- * A batch of records is stored in one transaction, by
- * heliosdb._audit_append(), which also chains the hashes and advances the
- * stored LSN; only after its commit does the ring's tail move, so a crash
- * of the worker leaves the records in the ring (and in WAL).  The file
+ * A batch of records is stored in one transaction (insert_rows: the rows
+ * are built, chained and inserted by chain.c and store.c), which also
+ * advances the chain's end and the stored LSN in audit_state; only after
+ * its commit does the ring's tail move, so a crash of the worker leaves
+ * the records in the ring (and in WAL).  The file
  * sink is written before that commit (at least once), the log sink after.
  *
  * Signals follow pg_cron's worker: SIGHUP rereads the configuration (and
