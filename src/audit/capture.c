@@ -263,7 +263,7 @@ qualified_name(Oid relid)
 /*
  * What describe_relations() needs of a relation, kept for the session:
  * every audited statement names its relations, and looking up and quoting
- * their names each time cost more than the rest of its record.  An entry
+ * their names each time cost a fifth of its record.  An entry
  * goes when the relation's relcache entry is invalidated (rename, SET
  * SCHEMA, ROW LEVEL SECURITY, drop), all of them when any schema changes.
  */

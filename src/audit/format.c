@@ -553,10 +553,11 @@ get_string(RecordReader *rr)
 void
 hdb_audit_decode(const char *data, int len, HdbAuditFields *f)
 {
-	RecordReader rr = {(const unsigned char *) data,
-	(const unsigned char *) data + len};
+	RecordReader rr;
 	uint64		n;
 
+	rr.p = (const unsigned char *) data;
+	rr.end = rr.p + len;
 	memset(f, 0, sizeof(*f));
 	if (len < 3 + (int) sizeof(f->ts) || rr.p[0] != HDB_AUDIT_BINARY_TAG ||
 		rr.p[1] >= HDB_AUDIT_NUM_EVENT_TYPES || rr.p[2] > HDB_AUDIT_DENIED)
