@@ -468,8 +468,8 @@ hdb_audit_encode(const HdbAuditFields *f, int *len)
 	}
 	put_string(&buf, f->error_code);
 	put_string(&buf, f->error_message);
-	put_varint(&buf, (uint64) (f->rows_affected >= 0 ? f->rows_affected + 1 : 0));
-	put_varint(&buf, (uint64) (f->duration_us >= 0 ? f->duration_us + 1 : 0));
+	put_varint(&buf, f->rows_affected >= 0 ? (uint64) f->rows_affected + 1 : 0);
+	put_varint(&buf, f->duration_us >= 0 ? (uint64) f->duration_us + 1 : 0);
 	put_varint(&buf, f->npolicies > 0 ? (uint64) f->npolicies : 0);
 	for (int i = 0; i < f->npolicies; i++)
 		put_string(&buf, f->policies[i]);
@@ -588,14 +588,15 @@ hdb_audit_decode(const char *data, int len, HdbAuditFields *f)
 	}
 	f->error_code = get_string(&rr);
 	f->error_message = get_string(&rr);
+	/* numbers that may be NULL are stored plus one, 0 for NULL */
 	n = get_varint(&rr);
-	if (n > (uint64) PG_INT64_MAX)
+	if (n > (uint64) PG_INT64_MAX + 1)
 		binary_error();
-	f->rows_affected = (int64) n - 1;
+	f->rows_affected = n == 0 ? -1 : (int64) (n - 1);
 	n = get_varint(&rr);
-	if (n > (uint64) PG_INT64_MAX)
+	if (n > (uint64) PG_INT64_MAX + 1)
 		binary_error();
-	f->duration_us = (int64) n - 1;
+	f->duration_us = n == 0 ? -1 : (int64) (n - 1);
 	f->npolicies = get_count(&rr, (int) (rr.end - rr.p));
 	if (f->npolicies > 0)
 	{
