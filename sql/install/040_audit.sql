@@ -2,7 +2,7 @@
 
 -- One row per record, in the order the worker stored them.  seq and the
 -- hashes are assigned by _audit_rows(); the other columns come from the
--- record's JSON, whose keys are the column names.
+-- record's fields of the same names (the keys of its JSON form).
 CREATE TABLE @extschema@.audit_log (
 	seq						bigint NOT NULL,
 	"timestamp"				timestamptz NOT NULL,
@@ -72,8 +72,16 @@ AS 'MODULE_PATHNAME', 'hdb_audit_digest'
 LANGUAGE C STABLE STRICT;
 REVOKE ALL ON FUNCTION @extschema@._audit_digest(@extschema@.audit_log) FROM PUBLIC;
 
--- Called by the writer only: the rows of a batch of records (JSON text),
--- numbered, stamped and hashed after the chain end (last_seq, last_hash).
+-- Called by the writer only: the rows of a batch of records, numbered,
+-- stamped and hashed after the chain end (last_seq, last_hash).  The writer
+-- passes records as queued (bytea: binary, or JSON text queued by older
+-- versions); the text[] form takes JSON records.
+CREATE FUNCTION @extschema@._audit_rows(records bytea[], last_seq bigint,
+										last_hash bytea)
+RETURNS SETOF @extschema@.audit_log
+AS 'MODULE_PATHNAME', 'hdb_audit_rows'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION @extschema@._audit_rows(bytea[], bigint, bytea) FROM PUBLIC;
 CREATE FUNCTION @extschema@._audit_rows(records text[], last_seq bigint,
 										last_hash bytea)
 RETURNS SETOF @extschema@.audit_log

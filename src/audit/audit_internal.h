@@ -4,15 +4,23 @@
  *	  Declarations shared by the files of the audit module only.
  *
  * Flow of a record: a hook in the audited backend (capture.c) builds an
- * HdbAuditRecord, formats it once as a JSON object (format.c) and hands
- * the text to the queue (queue.c).  The queue first writes the text to WAL
- * as a non-transactional logical message and then copies it, tagged with
- * the message's end LSN, into the ring of the backend's database.  The
- * database's background worker (worker.c) takes records from its ring in
- * order and writes them to the configured sinks; the database sink stores
- * the LSN of the last record it committed, and on start-up the worker
- * reads WAL from that point, so that every record whose message reached
- * disk is materialized exactly once.
+ * HdbAuditRecord, completes it with the session's fields into
+ * HdbAuditFields and encodes that once in a compact binary form
+ * (format.c), which it hands to the queue (queue.c).  The queue first
+ * writes the bytes to WAL as a non-transactional logical message and then
+ * copies them, tagged with the message's end LSN, into the ring of the
+ * backend's database.  The database's background worker (worker.c) takes
+ * records from its ring in order and writes them to the configured sinks:
+ * the database sink decodes them straight into rows (chain.c), the file
+ * and log sinks get them as JSON.  The database sink stores the LSN of the
+ * last record it committed, and on start-up the worker reads WAL from that
+ * point, so that every record whose message reached disk is materialized
+ * exactly once.
+ *
+ * Versions up to the binary form queued JSON text (format.c still writes
+ * the same JSON for the file and log sinks): a queued record starting with
+ * '{' is such JSON, one starting with HDB_AUDIT_BINARY_TAG is binary, so
+ * that records left in WAL by an older version are still stored.
  *
  * Shared memory (HdbAuditShared): one HdbAuditQueue per database that has
  * captured records since start-up, at most heliosdb.audit_max_databases.
@@ -28,6 +36,7 @@
 #ifndef AUDIT_INTERNAL_H
 #define AUDIT_INTERNAL_H
 
+#include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
@@ -99,7 +108,7 @@ typedef struct HdbAuditShared
 	/* num_queues queues follow, each padded to queue_stride() */
 } HdbAuditShared;
 
-/* A record in a ring: header, then len bytes of JSON text. */
+/* A record in a ring: header, then len bytes of the encoded record. */
 typedef struct HdbAuditRingEntry
 {
 	uint32		len;			/* bytes of text that follow */
@@ -120,7 +129,7 @@ extern void hdb_audit_wake_worker(int qi);
 extern int64 hdb_audit_chain_last_seq;
 extern uint8 hdb_audit_chain_last_hash[HDB_AUDIT_HASH_LEN];
 extern int	hdb_audit_queue_for_db(Oid dboid, bool claim);
-extern void hdb_audit_enqueue(const char *text, int len);
+extern void hdb_audit_enqueue(const char *data, int len);
 extern void hdb_audit_ensure_worker(int qi);
 extern void hdb_audit_release_database(Oid dboid);
 extern void hdb_audit_register_launcher(void);
@@ -129,10 +138,65 @@ extern void hdb_audit_unretire(Oid dboid);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 
+/* How to build and hash rows of the audit_log row type (chain.c). */
+typedef struct HdbAuditRowInfo HdbAuditRowInfo;
+extern HdbAuditRowInfo *hdb_audit_row_info(TupleDesc tupdesc,
+										   MemoryContext cxt);
+extern void hdb_audit_build_row(HdbAuditRowInfo *ri, const char *data,
+								int len, int64 seq, const uint8 *prev,
+								TimestampTz now, Datum *values, bool *nulls,
+								uint8 hash[HDB_AUDIT_HASH_LEN]);
+
+/* store.c */
+extern bool hdb_audit_store_rows(char **recs, int *lens, int n,
+								 int64 last_seq, const uint8 *last_hash);
+
 extern XLogRecPtr hdb_audit_last_lsn;
 
+/*
+ * A record with every field final, as stored: the captured record plus the
+ * session's fields, secrets scrubbed.  NULL pointers and negative numbers
+ * are NULLs; nparams 0 (no parameters) and npolicies 0 are NULLs too.
+ */
+typedef struct HdbAuditFields
+{
+	TimestampTz ts;
+	HdbAuditEventType event_type;
+	HdbAuditResult result;
+	const char *user_id;
+	const char *tenant_id;
+	const char *role;
+	const char *ip_address;
+	const char *action;
+	const char *resource;
+	const char *query;
+	int			nparams;
+	bool		params_redacted;	/* each shown as [REDACTED] */
+	const char **params;		/* unless redacted; NULL elements: null */
+	const char *error_code;
+	const char *error_message;
+	int64		rows_affected;
+	int64		duration_us;
+	int			npolicies;
+	const char **policies;
+	uint64		request_no;
+	const char *session_id;		/* request_id is session_id.request_no */
+	const char *database;
+} HdbAuditFields;
+
+/* First byte of a binary record (JSON records start with '{'). */
+#define HDB_AUDIT_BINARY_TAG	0x01
+
 /* format.c */
+extern void hdb_audit_fields(const HdbAuditRecord *rec, HdbAuditFields *f);
+extern char *hdb_audit_encode(const HdbAuditFields *f, int *len);
+extern void hdb_audit_decode(const char *data, int len, HdbAuditFields *f);
+extern char *hdb_audit_json(const HdbAuditFields *f, int *len);
 extern char *hdb_audit_format(const HdbAuditRecord *rec, int *len);
+extern char *hdb_audit_record_json(const char *data, int len, int *jsonlen);
+extern void hdb_audit_append_params(StringInfo buf, const HdbAuditFields *f);
+extern void hdb_audit_append_duration(StringInfo buf, int64 us);
+extern void hdb_audit_append_timestamp(StringInfo buf, TimestampTz ts);
 extern char *hdb_audit_scrub_secrets(const char *s);
 extern bool hdb_audit_has_secret(const char *s);
 

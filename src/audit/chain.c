@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * chain.c
- *	  The rows of the audit table: turning queued records (JSON text) into
- *	  heliosdb.audit_log rows, and the hash chain that links those rows.
+ *	  The rows of the audit table: turning queued records (binary, or JSON
+ *	  text from older versions) into heliosdb.audit_log rows, and the hash
+ *	  chain that links those rows.
  *
  * A row's digest is SHA-256 over a canonical form of every column but
  * "hash", in column order, which includes seq, stored_at and prev_hash (the
@@ -13,16 +14,21 @@
  * TimeZone nor DateStyle changes a digest, other types through their output
  * functions, which do not depend on settings for the column types used.
  *
- * The writer stores a batch with one statement (worker.c):
+ * The writer stores a batch by building its rows here
+ * (hdb_audit_build_row) and inserting them itself (store.c), or, when
+ * audit_log has triggers to fire, with one statement (worker.c):
  *		INSERT INTO heliosdb.audit_log
  *		SELECT * FROM heliosdb._audit_rows(records, last_seq, last_hash)
- * _audit_rows() parses each record, numbers it after the chain's end,
- * stamps and hashes it.  Records are parsed here rather than with jsonb:
- * they are flat objects written by format.c (strings, numbers, null and
- * arrays), and jsonb's parser and jsonb_populate_record() cost several
- * times more than the rest of storing a row.  The chain's new end is left
- * in hdb_audit_chain_last_* for the writer to save in heliosdb.audit_state
- * in the same transaction.
+ * Either way each record is decoded, numbered after the chain's end,
+ * stamped and hashed.  Binary records (format.c) map field by field to
+ * the columns of the same names.  JSON records, which versions before the
+ * binary form queued and which may still wait in WAL after an upgrade, are
+ * parsed here rather than with jsonb: they are flat objects written by
+ * format.c (strings, numbers, null and arrays), and jsonb's parser and
+ * jsonb_populate_record() cost several times more than the rest of storing
+ * a row.  Both forms of a record give the same row, so the same digest.
+ * The chain's new end is left in hdb_audit_chain_last_* for the writer to
+ * save in heliosdb.audit_state in the same transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +58,39 @@ PG_FUNCTION_INFO_V1(hdb_audit_rows);
 int64		hdb_audit_chain_last_seq = 0;
 uint8		hdb_audit_chain_last_hash[HDB_AUDIT_HASH_LEN];
 
+/* The columns a record fills, by name. */
+typedef enum RecordField
+{
+	F_TIMESTAMP,
+	F_EVENT_TYPE,
+	F_USER_ID,
+	F_TENANT_ID,
+	F_ROLE,
+	F_IP_ADDRESS,
+	F_ACTION,
+	F_RESOURCE,
+	F_QUERY,
+	F_PARAMS,
+	F_RESULT,
+	F_ERROR_CODE,
+	F_ERROR_MESSAGE,
+	F_ROWS_AFFECTED,
+	F_DURATION_MS,
+	F_RLS_POLICIES,
+	F_REQUEST_ID,
+	F_SESSION_ID,
+	F_DATABASE
+} RecordField;
+
+#define HDB_AUDIT_NUM_FIELDS (F_DATABASE + 1)
+
+static const char *const field_names[HDB_AUDIT_NUM_FIELDS] = {
+	"timestamp", "event_type", "user_id", "tenant_id", "role", "ip_address",
+	"action", "resource", "query", "params", "result", "error_code",
+	"error_message", "rows_affected", "duration_ms", "rls_policies_applied",
+	"request_id", "session_id", "database"
+};
+
 /* What is needed to build and hash rows of the audit_log row type. */
 typedef struct RowInfo
 {
@@ -64,10 +103,14 @@ typedef struct RowInfo
 	int			stored_at_att;
 	int			prev_hash_att;
 	int			hash_att;
+	/* 0-based positions of the other columns, -1 when missing */
+	int			att[HDB_AUDIT_NUM_FIELDS];
+	StringInfoData digest_buf;	/* canonical form of a row, reused */
 } RowInfo;
 
+/* 0-based position of a column, -1 when there is none of that name. */
 static int
-column_number(TupleDesc tupdesc, const char *name)
+find_column(TupleDesc tupdesc, const char *name)
 {
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -76,6 +119,16 @@ column_number(TupleDesc tupdesc, const char *name)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
 			return i;
 	}
+	return -1;
+}
+
+static int
+column_number(TupleDesc tupdesc, const char *name)
+{
+	int			i = find_column(tupdesc, name);
+
+	if (i >= 0)
+		return i;
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
 			 errmsg("audit row type has no column \"%s\"", name)));
@@ -111,22 +164,26 @@ row_info(TupleDesc tupdesc, MemoryContext cxt)
 	ri->stored_at_att = column_number(tupdesc, "stored_at");
 	ri->prev_hash_att = column_number(tupdesc, "prev_hash");
 	ri->hash_att = column_number(tupdesc, "hash");
+	for (int f = 0; f < HDB_AUDIT_NUM_FIELDS; f++)
+		ri->att[f] = find_column(tupdesc, field_names[f]);
+	initStringInfo(&ri->digest_buf);
 	MemoryContextSwitchTo(old);
 	return ri;
 }
 
-/* SHA-256, fetched once per process. */
+/* SHA-256 and a context to compute it in, made once per process. */
 static EVP_MD *sha256_md = NULL;
+static EVP_MD_CTX *sha256_ctx = NULL;
 
 /* SHA-256 of the canonical form of a row (see the header), into hash. */
 static void
 row_digest(RowInfo *ri, Datum *values, bool *nulls,
 		   uint8 hash[HDB_AUDIT_HASH_LEN])
 {
-	StringInfoData buf;
+	StringInfo	buf = &ri->digest_buf;
 	unsigned int len;
 
-	initStringInfo(&buf);
+	resetStringInfo(buf);
 	for (int i = 0; i < ri->tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(ri->tupdesc, i);
@@ -138,11 +195,13 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 			continue;
 		if (nulls[i])
 		{
-			appendStringInfoCharMacro(&buf, 0);
+			appendStringInfoCharMacro(buf, 0);
 			continue;
 		}
-		if (att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID)
+		if (att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID ||
+			att->atttypid == INT8OID)
 		{
+			/* int8's output; timestamps as their integer */
 			textlen = pg_lltoa(DatumGetInt64(values[i]), num);
 			text = num;
 		}
@@ -159,22 +218,27 @@ row_digest(RowInfo *ri, Datum *values, bool *nulls,
 			text = OutputFunctionCall(&ri->out[i], values[i]);
 			textlen = strlen(text);
 		}
-		appendStringInfoCharMacro(&buf, 1);
-		appendStringInfoCharMacro(&buf, (textlen >> 24) & 0xff);
-		appendStringInfoCharMacro(&buf, (textlen >> 16) & 0xff);
-		appendStringInfoCharMacro(&buf, (textlen >> 8) & 0xff);
-		appendStringInfoCharMacro(&buf, textlen & 0xff);
-		appendBinaryStringInfo(&buf, text, textlen);
+		enlargeStringInfo(buf, 5 + textlen);
+		buf->data[buf->len++] = 1;
+		buf->data[buf->len++] = (textlen >> 24) & 0xff;
+		buf->data[buf->len++] = (textlen >> 16) & 0xff;
+		buf->data[buf->len++] = (textlen >> 8) & 0xff;
+		buf->data[buf->len++] = textlen & 0xff;
+		memcpy(buf->data + buf->len, text, textlen);
+		buf->len += textlen;
 	}
 	if (sha256_md == NULL)
 		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (sha256_md == NULL ||
-		EVP_Digest(buf.data, buf.len, hash, &len, sha256_md, NULL) != 1 ||
+	if (sha256_ctx == NULL)
+		sha256_ctx = EVP_MD_CTX_new();
+	if (sha256_md == NULL || sha256_ctx == NULL ||
+		EVP_DigestInit_ex(sha256_ctx, sha256_md, NULL) != 1 ||
+		EVP_DigestUpdate(sha256_ctx, buf->data, buf->len) != 1 ||
+		EVP_DigestFinal_ex(sha256_ctx, hash, &len) != 1 ||
 		len != HDB_AUDIT_HASH_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
-	pfree(buf.data);
 }
 
 static bytea *
@@ -565,10 +629,191 @@ parse_record(RowInfo *ri, const char *text, int len, Datum *values,
 		record_error("text after the record");
 }
 
+/* Set column "field" of a row from text, converted to the column's type. */
+static void
+set_text(RowInfo *ri, RecordField field, const char *text, Datum *values,
+		 bool *nulls)
+{
+	int			i = ri->att[field];
+
+	if (i < 0 || text == NULL)
+		return;
+	values[i] = column_value(ri, i, (char *) text);
+	nulls[i] = false;
+}
+
 /*
- * heliosdb._audit_rows(records text[], last_seq bigint, last_hash bytea)
- * RETURNS SETOF heliosdb.audit_log: the rows of a batch of records,
- * chained after the chain end (last_seq, last_hash).
+ * Fill values/nulls (all columns NULL first) from a decoded binary record:
+ * the same values as parse_record() gets from the record's JSON form.
+ */
+static void
+fields_to_row(RowInfo *ri, const HdbAuditFields *f, Datum *values,
+			  bool *nulls)
+{
+	int			i;
+	char		num[MAXINT8LEN + 1];
+
+	for (i = 0; i < ri->tupdesc->natts; i++)
+		nulls[i] = true;
+
+	i = ri->att[F_TIMESTAMP];
+	if (i >= 0 && TupleDescAttr(ri->tupdesc, i)->atttypid == TIMESTAMPTZOID)
+	{
+		values[i] = TimestampTzGetDatum(f->ts);
+		nulls[i] = false;
+	}
+	else if (i >= 0)
+	{
+		StringInfoData buf;
+
+		/* another type: through its input function, from the JSON text */
+		initStringInfo(&buf);
+		hdb_audit_append_timestamp(&buf, f->ts);
+		if (buf.len >= 2 && buf.data[0] == '"')
+		{
+			buf.data[buf.len - 1] = '\0';
+			set_text(ri, F_TIMESTAMP, buf.data + 1, values, nulls);
+		}
+	}
+	set_text(ri, F_EVENT_TYPE, hdb_audit_event_name(f->event_type), values,
+			 nulls);
+	set_text(ri, F_USER_ID, f->user_id, values, nulls);
+	set_text(ri, F_TENANT_ID, f->tenant_id, values, nulls);
+	set_text(ri, F_ROLE, f->role, values, nulls);
+	set_text(ri, F_IP_ADDRESS, f->ip_address, values, nulls);
+	set_text(ri, F_ACTION, f->action, values, nulls);
+	set_text(ri, F_RESOURCE, f->resource, values, nulls);
+	set_text(ri, F_QUERY, f->query, values, nulls);
+	if (f->nparams > 0 && ri->att[F_PARAMS] >= 0)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		hdb_audit_append_params(&buf, f);
+		set_text(ri, F_PARAMS, buf.data, values, nulls);
+	}
+	set_text(ri, F_RESULT, hdb_audit_result_name(f->result), values, nulls);
+	set_text(ri, F_ERROR_CODE, f->error_code, values, nulls);
+	set_text(ri, F_ERROR_MESSAGE, f->error_message, values, nulls);
+
+	i = ri->att[F_ROWS_AFFECTED];
+	if (i >= 0 && f->rows_affected >= 0)
+	{
+		if (TupleDescAttr(ri->tupdesc, i)->atttypid == INT8OID)
+		{
+			values[i] = Int64GetDatum(f->rows_affected);
+			nulls[i] = false;
+		}
+		else
+		{
+			pg_lltoa(f->rows_affected, num);
+			set_text(ri, F_ROWS_AFFECTED, num, values, nulls);
+		}
+	}
+	if (f->duration_us >= 0 && ri->att[F_DURATION_MS] >= 0)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		hdb_audit_append_duration(&buf, f->duration_us);
+		set_text(ri, F_DURATION_MS, buf.data, values, nulls);
+	}
+
+	i = ri->att[F_RLS_POLICIES];
+	if (i >= 0 && f->npolicies > 0)
+	{
+		if (TupleDescAttr(ri->tupdesc, i)->atttypid == TEXTARRAYOID)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * f->npolicies);
+
+			for (int p = 0; p < f->npolicies; p++)
+				elems[p] = CStringGetTextDatum(f->policies[p]);
+			values[i] = PointerGetDatum(construct_array(elems, f->npolicies,
+														TEXTOID, -1, false,
+														TYPALIGN_INT));
+			nulls[i] = false;
+		}
+		else
+		{
+			HdbAuditFields pol;
+			StringInfoData buf;
+
+			/* another type (jsonb, say): the JSON array's text */
+			memset(&pol, 0, sizeof(pol));
+			pol.nparams = f->npolicies;
+			pol.params = f->policies;
+			initStringInfo(&buf);
+			hdb_audit_append_params(&buf, &pol);
+			set_text(ri, F_RLS_POLICIES, buf.data, values, nulls);
+		}
+	}
+
+	if (ri->att[F_REQUEST_ID] >= 0)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		if (f->session_id)
+			appendStringInfoString(&buf, f->session_id);
+		appendStringInfoChar(&buf, '.');
+		enlargeStringInfo(&buf, MAXINT8LEN);
+		buf.len += pg_ulltoa_n(f->request_no, buf.data + buf.len);
+		buf.data[buf.len] = '\0';
+		set_text(ri, F_REQUEST_ID, buf.data, values, nulls);
+	}
+	set_text(ri, F_SESSION_ID, f->session_id, values, nulls);
+	set_text(ri, F_DATABASE, f->database, values, nulls);
+}
+
+/* Row information for rows of the row type tupdesc; see audit_internal.h. */
+HdbAuditRowInfo *
+hdb_audit_row_info(TupleDesc tupdesc, MemoryContext cxt)
+{
+	return (HdbAuditRowInfo *) row_info(tupdesc, cxt);
+}
+
+/*
+ * Build the row of one record, binary or JSON, as number seq of the chain,
+ * after a row whose hash is prev (NULL: the first row of the chain),
+ * stored at "now"; its hash is also left in hash.  Allocates in the
+ * current memory context.
+ */
+void
+hdb_audit_build_row(HdbAuditRowInfo *rinfo, const char *data, int len,
+					int64 seq, const uint8 *prev, TimestampTz now,
+					Datum *values, bool *nulls,
+					uint8 hash[HDB_AUDIT_HASH_LEN])
+{
+	RowInfo    *ri = (RowInfo *) rinfo;
+
+	if (len > 0 && data[0] == HDB_AUDIT_BINARY_TAG)
+	{
+		HdbAuditFields f;
+
+		hdb_audit_decode(data, len, &f);
+		fields_to_row(ri, &f, values, nulls);
+	}
+	else
+		parse_record(ri, data, len, values, nulls);
+
+	values[ri->seq_att] = Int64GetDatum(seq);
+	nulls[ri->seq_att] = false;
+	values[ri->stored_at_att] = TimestampTzGetDatum(now);
+	nulls[ri->stored_at_att] = false;
+	nulls[ri->prev_hash_att] = prev == NULL;
+	if (prev != NULL)
+		values[ri->prev_hash_att] = PointerGetDatum(hash_bytea(prev));
+	nulls[ri->hash_att] = true;
+	row_digest(ri, values, nulls, hash);
+	values[ri->hash_att] = PointerGetDatum(hash_bytea(hash));
+	nulls[ri->hash_att] = false;
+}
+
+/*
+ * heliosdb._audit_rows(records bytea[] or text[], last_seq bigint,
+ * last_hash bytea) RETURNS SETOF heliosdb.audit_log: the rows of a batch
+ * of records, binary or JSON, chained after the chain end (last_seq,
+ * last_hash).
  */
 Datum
 hdb_audit_rows(PG_FUNCTION_ARGS)
@@ -602,7 +847,9 @@ hdb_audit_rows(PG_FUNCTION_ARGS)
 	ri = row_info(rsinfo->setDesc, CurrentMemoryContext);
 	values = palloc(sizeof(Datum) * ri->tupdesc->natts);
 	nulls = palloc(sizeof(bool) * ri->tupdesc->natts);
-	deconstruct_array(recs, TEXTOID, -1, false, TYPALIGN_INT,
+	if (ARR_ELEMTYPE(recs) != TEXTOID && ARR_ELEMTYPE(recs) != BYTEAOID)
+		elog(ERROR, "audit records must be text or bytea");
+	deconstruct_array(recs, ARR_ELEMTYPE(recs), -1, false, TYPALIGN_INT,
 					  &texts, &text_nulls, &ntexts);
 
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -610,25 +857,15 @@ hdb_audit_rows(PG_FUNCTION_ARGS)
 									ALLOCSET_DEFAULT_SIZES);
 	for (int r = 0; r < ntexts; r++)
 	{
-		text	   *t;
+		struct varlena *t;
 
 		if (text_nulls[r])
 			elog(ERROR, "audit record is NULL");
 		old = MemoryContextSwitchTo(row_cxt);
-		t = DatumGetTextPP(texts[r]);
-		parse_record(ri, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), values, nulls);
-
-		values[ri->seq_att] = Int64GetDatum(++seq);
-		nulls[ri->seq_att] = false;
-		values[ri->stored_at_att] = TimestampTzGetDatum(now);
-		nulls[ri->stored_at_att] = false;
-		nulls[ri->prev_hash_att] = !have_prev;
-		if (have_prev)
-			values[ri->prev_hash_att] = PointerGetDatum(hash_bytea(prev));
-		nulls[ri->hash_att] = true;
-		row_digest(ri, values, nulls, hash);
-		values[ri->hash_att] = PointerGetDatum(hash_bytea(hash));
-		nulls[ri->hash_att] = false;
+		t = PG_DETOAST_DATUM_PACKED(texts[r]);
+		hdb_audit_build_row((HdbAuditRowInfo *) ri, VARDATA_ANY(t),
+							VARSIZE_ANY_EXHDR(t), ++seq,
+							have_prev ? prev : NULL, now, values, nulls, hash);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);

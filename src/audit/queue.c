@@ -262,7 +262,7 @@ hdb_audit_wake_worker(int qi)
 }
 
 /*
- * Queue one formatted record for this database.  Waits while the ring is
+ * Queue one encoded record for this database.  Waits while the ring is
  * full; never drops.
  *
  * In single-user mode no writer can run, and a ring that filled up would
@@ -270,7 +270,7 @@ hdb_audit_wake_worker(int qi)
  * finds it when the server runs normally again.
  */
 void
-hdb_audit_enqueue(const char *text, int len)
+hdb_audit_enqueue(const char *data, int len)
 {
 	int			qi;
 	HdbAuditQueue *q;
@@ -282,7 +282,7 @@ hdb_audit_enqueue(const char *text, int len)
 
 	if (!IsUnderPostmaster)
 	{
-		hdb_audit_last_lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, text, len,
+		hdb_audit_last_lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, data, len,
 											   false);
 		return;
 	}
@@ -324,9 +324,9 @@ hdb_audit_enqueue(const char *text, int len)
 	/* WAL first, so the ring never holds a record WAL lacks. */
 	entry.len = len;
 	entry.pad = 0;
-	entry.lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, text, len, false);
+	entry.lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, data, len, false);
 	ring_write(q, q->head, (const char *) &entry, sizeof(entry));
-	ring_write(q, q->head + sizeof(entry), text, len);
+	ring_write(q, q->head + sizeof(entry), data, len);
 	q->head += need;
 	q->enqueued++;
 	hdb_audit_last_lsn = entry.lsn;

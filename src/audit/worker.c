@@ -16,10 +16,11 @@
  *	4. Serve the ring, skipping records whose LSN is not past the stored
  *	   one (they were recovered from WAL in step 3).
  *
- * A batch of records is stored in one transaction, by
- * heliosdb._audit_append(), which also chains the hashes and advances the
- * stored LSN; only after its commit does the ring's tail move, so a crash
- * of the worker leaves the records in the ring (and in WAL).  The file
+ * A batch of records is stored in one transaction (insert_rows: the rows
+ * are built, chained and inserted by chain.c and store.c), which also
+ * advances the chain's end and the stored LSN in audit_state; only after
+ * its commit does the ring's tail move, so a crash of the worker leaves
+ * the records in the ring (and in WAL).  The file
  * sink is written before that commit (at least once), the log sink after.
  *
  * Signals follow pg_cron's worker: SIGHUP rereads the configuration (and
@@ -83,7 +84,7 @@ typedef struct Batch
 {
 	int			n;
 	XLogRecPtr	max_lsn;
-	char	   *texts[BATCH_RECORDS];
+	char	   *recs[BATCH_RECORDS];	/* encoded records, as queued */
 	int			lens[BATCH_RECORDS];
 } Batch;
 
@@ -256,19 +257,21 @@ ensure_partitions(void)
 }
 
 /*
- * Insert a batch into audit_log with one statement, chained after the end
- * recorded in audit_state, and move that end and the stored LSN; in the
- * caller's transaction.
+ * Insert a batch into audit_log, chained after the end recorded in
+ * audit_state, and move that end and the stored LSN; in the caller's
+ * transaction.  The rows go in without SQL (store.c) unless audit_log has
+ * triggers, which an INSERT statement fires.
  */
 static void
 insert_rows(Batch *b)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * b->n);
-	Oid			argtypes[3] = {TEXTARRAYOID, INT8OID, BYTEAOID};
+	Oid			argtypes[3] = {BYTEAARRAYOID, INT8OID, BYTEAOID};
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
 	bytea	   *hash;
+	uint8		last_hash[HDB_AUDIT_HASH_LEN];
 
 	spi_check(SPI_execute(chain_end_sql, false, 0), SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -282,17 +285,36 @@ insert_rows(Batch *b)
 
 	ensure_partitions();
 
-	for (int i = 0; i < b->n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text_with_len(b->texts[i],
-															b->lens[i]));
-	args[0] = PointerGetDatum(construct_array(elems, b->n, TEXTOID, -1,
-											  false, TYPALIGN_INT));
-	spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
-									false, 0),
-			  SPI_OK_INSERT);
-	if (SPI_processed != (uint64) b->n)
-		elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
-			 SPI_processed, b->n);
+	if (nulls[2] == ' ')
+	{
+		bytea	   *h = DatumGetByteaPP(args[2]);
+
+		if (VARSIZE_ANY_EXHDR(h) != HDB_AUDIT_HASH_LEN)
+			elog(ERROR, "audit chain end has a hash of the wrong length");
+		memcpy(last_hash, VARDATA_ANY(h), HDB_AUDIT_HASH_LEN);
+	}
+	if (!hdb_audit_store_rows(b->recs, b->lens, b->n,
+							  DatumGetInt64(args[1]),
+							  nulls[2] == ' ' ? last_hash : NULL))
+	{
+		/* audit_log has triggers: let INSERT fire them */
+		for (int i = 0; i < b->n; i++)
+		{
+			bytea	   *r = palloc(VARHDRSZ + b->lens[i]);
+
+			SET_VARSIZE(r, VARHDRSZ + b->lens[i]);
+			memcpy(VARDATA(r), b->recs[i], b->lens[i]);
+			elems[i] = PointerGetDatum(r);
+		}
+		args[0] = PointerGetDatum(construct_array(elems, b->n, BYTEAOID, -1,
+												  false, TYPALIGN_INT));
+		spi_check(SPI_execute_with_args(insert_sql, 3, argtypes, args, nulls,
+										false, 0),
+				  SPI_OK_INSERT);
+		if (SPI_processed != (uint64) b->n)
+			elog(ERROR, "stored " UINT64_FORMAT " audit records of %d",
+				 SPI_processed, b->n);
+	}
 
 	hash = palloc(VARHDRSZ + HDB_AUDIT_HASH_LEN);
 	SET_VARSIZE(hash, VARHDRSZ + HDB_AUDIT_HASH_LEN);
@@ -331,7 +353,11 @@ store_batch(Batch *b)
 		{
 			for (int i = 0; i < b->n; i++)
 			{
-				fwrite(b->texts[i], 1, b->lens[i], audit_fp);
+				int			len;
+				char	   *json = hdb_audit_record_json(b->recs[i],
+														 b->lens[i], &len);
+
+				fwrite(json, 1, len, audit_fp);
 				fputc('\n', audit_fp);
 			}
 			if (fflush(audit_fp) != 0)
@@ -379,17 +405,24 @@ store_batch(Batch *b)
 	if (hdb_audit_destinations & HDB_AUDIT_DEST_LOG)
 	{
 		for (int i = 0; i < b->n; i++)
+		{
+			int			len;
+			char	   *json = hdb_audit_record_json(b->recs[i], b->lens[i],
+													 &len);
+
 			ereport(LOG_SERVER_ONLY,
-					(errmsg_internal("%.*s", b->lens[i], b->texts[i]),
+					(errmsg_internal("%.*s", len, json),
 					 errhidestmt(true), errhidecontext(true)));
+		}
 	}
 	return true;
 }
 
 static void
-batch_add(Batch *b, const char *text, int len, XLogRecPtr lsn)
+batch_add(Batch *b, const char *data, int len, XLogRecPtr lsn)
 {
-	b->texts[b->n] = pnstrdup(text, len);
+	b->recs[b->n] = palloc(len);
+	memcpy(b->recs[b->n], data, len);
 	b->lens[b->n] = len;
 	b->n++;
 	if (lsn > b->max_lsn)
@@ -442,7 +475,7 @@ recover_from_wal(void)
 
 	if (XLogRecPtrIsInvalid(stored_lsn))
 		return;
-	/* The reader lives in one context, the batch's texts in another. */
+	/* The reader lives in one context, the batch's records in another. */
 	old = MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext,
 													  "heliosdb audit WAL reader",
 													  ALLOCSET_DEFAULT_SIZES));
@@ -607,16 +640,15 @@ serve_ring(MemoryContext cxt)
 	while (pos < head && taken < BATCH_RECORDS)
 	{
 		HdbAuditRingEntry e;
-		char	   *text;
+		char	   *data;
 
 		hdb_audit_ring_read(q, pos, (char *) &e, sizeof(e));
-		text = palloc(e.len + 1);
-		hdb_audit_ring_read(q, pos + sizeof(e), text, e.len);
-		text[e.len] = '\0';
+		data = palloc(e.len);
+		hdb_audit_ring_read(q, pos + sizeof(e), data, e.len);
 		/* Already recovered from WAL at start-up? */
 		if (e.lsn > stored_lsn)
 		{
-			b->texts[b->n] = text;
+			b->recs[b->n] = data;
 			b->lens[b->n] = e.len;
 			b->n++;
 			b->max_lsn = Max(b->max_lsn, e.lsn);

@@ -1,7 +1,7 @@
 -- pgTAP: the audit trail's SQL interface, its privileges, and the seed's
 -- example audit queries, which must run unchanged.
 BEGIN;
-SELECT plan(43);
+SELECT plan(45);
 
 -- Objects.
 SELECT has_table('heliosdb', 'audit_log', 'audit table exists');
@@ -34,6 +34,7 @@ SELECT function_returns('heliosdb', 'audit_expire', ARRAY['integer'], 'bigint');
 SELECT is_definer('heliosdb', 'audit_verify', ARRAY['timestamp with time zone']);
 SELECT is_definer('heliosdb', 'audit_expire', ARRAY['integer']);
 SELECT isnt_definer('heliosdb', '_audit_rows', ARRAY['text[]', 'bigint', 'bytea']);
+SELECT isnt_definer('heliosdb', '_audit_rows', ARRAY['bytea[]', 'bigint', 'bytea']);
 SELECT is((SELECT proconfig FROM pg_proc
 		   WHERE oid = 'heliosdb.audit_verify(timestamptz)'::regprocedure),
 		  ARRAY['search_path=pg_catalog, pg_temp'], 'audit_verify pins search_path');
@@ -51,6 +52,8 @@ SELECT table_privs_are('heliosdb', 'audit_state', 'heliosdb_admin', ARRAY[]::tex
 SELECT function_privs_are('heliosdb', 'audit_verify', ARRAY['timestamp with time zone'],
 	'public', ARRAY[]::text[]);
 SELECT function_privs_are('heliosdb', '_audit_rows', ARRAY['text[]', 'bigint', 'bytea'],
+	'heliosdb_admin', ARRAY[]::text[]);
+SELECT function_privs_are('heliosdb', '_audit_rows', ARRAY['bytea[]', 'bigint', 'bytea'],
 	'heliosdb_admin', ARRAY[]::text[]);
 
 -- Settings and their defaults.

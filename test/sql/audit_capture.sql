@@ -120,6 +120,21 @@ SELECT queued >= 0 AS ok, dropped, written <= enqueued AS consistent
 FROM heliosdb.audit_stats();
 
 RESET ROLE;
+
+-- The resource follows renames of a relation and of its schema.
+SELECT max(n) AS mark FROM audit_seen \gset
+CREATE SCHEMA audit_ren;
+CREATE TABLE audit_ren.r1 (id int);
+INSERT INTO audit_ren.r1 VALUES (1);
+ALTER TABLE audit_ren.r1 RENAME TO r2;
+INSERT INTO audit_ren.r2 VALUES (2);
+ALTER SCHEMA audit_ren RENAME TO "audit ren";
+INSERT INTO "audit ren".r2 VALUES (3);
+SELECT heliosdb.audit_flush();
+SELECT n - :mark AS n, action, resource
+FROM audit_seen WHERE n > :mark AND action = 'INSERT' ORDER BY n;
+DROP SCHEMA "audit ren" CASCADE;
+
 DROP VIEW audit_seen;
 DROP TABLE audit_items, audit_docs, audit_secret;
 DROP SCHEMA audit_private CASCADE;

@@ -50,6 +50,34 @@ SELECT * FROM heliosdb._audit_rows(ARRAY['{"rows_affected":"many","event_type":"
 SELECT * FROM heliosdb._audit_rows(ARRAY['{"event_type":"\ud800","result":"success"}'], 0, NULL);
 SELECT * FROM heliosdb._audit_rows(ARRAY[NULL]::text[], 0, NULL);
 SELECT * FROM heliosdb._audit_rows(ARRAY['{}'], 0, '\x01');
+-- Binary records (what the backend queues) are checked as strictly: cut
+-- short, a bad event type or varint, text after the end.
+SELECT * FROM heliosdb._audit_rows(ARRAY['\x01'::bytea], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['\x01ff000000000000000000'::bytea], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['\x0100000000000000000000ffffffffffffffffffffff'::bytea], 0, NULL);
+SELECT * FROM heliosdb._audit_rows(ARRAY['\x01000000000000000000000000000000000000000000000000000000'::bytea], 0, NULL);
+-- The bytea[] form takes JSON records too.
+SELECT seq, event_type, result
+FROM heliosdb._audit_rows(ARRAY[convert_to('{"timestamp":"2026-02-01T00:00:00.000000Z","event_type":"x","result":"success"}', 'UTF8')], 0, NULL);
+-- Random bytes after the binary tag: refused, never anything worse.
+DO $$
+DECLARE
+	refused int := 0;
+BEGIN
+	PERFORM setseed(0.5);
+	FOR i IN 1 .. 3000 LOOP
+		BEGIN
+			PERFORM * FROM heliosdb._audit_rows(ARRAY['\x01'::bytea ||
+				decode(substr(md5(random()::text) || md5(random()::text) ||
+							  md5(random()::text), 1, 2 * (1 + (i % 40))), 'hex')],
+				0, NULL);
+		EXCEPTION WHEN data_corrupted THEN
+			refused := refused + 1;
+		END;
+	END LOOP;
+	RAISE WARNING 'refused: %', refused >= 2900;
+END
+$$;
 
 -- A statement with quotes, backslashes, tabs and non-ASCII text travels
 -- through the queue and the writer unchanged (literals redacted).
