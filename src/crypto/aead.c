@@ -517,8 +517,8 @@ row_open(RowCipher *rc, const uint8 *nonce,
 static void
 row_cipher_self_test(void)
 {
-	static const int lengths[] = {0, 1, 16, 47, 48, 57, 64, 65,
-	KS_BLOCKS * 16 + 7};
+	static const int lengths[] = {0, 1, 16, 47, 48, 57, 64, 65, 112, 113,
+	160, KS_BLOCKS * 16 + 7};
 	static const int aadlengths[] = {0, 2, 19};
 	uint8		key[HDB_KEY_LEN];
 	uint8		nonce[HDB_NONCE_LEN];
