@@ -158,7 +158,9 @@ get_session_id(void)
 
 /*
  * Role names of the last two roles looked up (typically the session user
- * and the current role), dropped when pg_authid changes.
+ * and the current role), dropped when pg_authid changes.  A lookup replaces
+ * the slot used less recently, so that the two names a record takes never
+ * overwrite each other: a record points at the slots.
  */
 static Oid	role_oids[2] = {InvalidOid, InvalidOid};
 static char role_names[2][NAMEDATALEN];
@@ -179,7 +181,10 @@ role_name(Oid roleid)
 
 	for (int i = 0; i < 2; i++)
 		if (role_oids[i] == roleid && OidIsValid(roleid))
+		{
+			role_next = 1 - i;
 			return role_names[i];
+		}
 	if (!role_callback_set)
 	{
 		CacheRegisterSyscacheCallback(AUTHOID, role_names_callback, (Datum) 0);

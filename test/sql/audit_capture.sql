@@ -135,6 +135,25 @@ SELECT n - :mark AS n, action, resource
 FROM audit_seen WHERE n > :mark AND action = 'INSERT' ORDER BY n;
 DROP SCHEMA "audit ren" CASCADE;
 
+-- user_id is the session user and role the current role, also when the
+-- current role changes from one statement to the next.
+SELECT max(n) AS mark FROM audit_seen \gset
+CREATE ROLE regress_audit_other;
+GRANT INSERT ON audit_items TO regress_audit_other;
+SET ROLE regress_audit_app;
+INSERT INTO audit_items VALUES (21, 'app');
+SET ROLE regress_audit_other;
+INSERT INTO audit_items VALUES (22, 'other');
+SET ROLE regress_audit_app;
+INSERT INTO audit_items VALUES (23, 'app again');
+RESET ROLE;
+SELECT heliosdb.audit_flush();
+SELECT user_id = session_user AS user_id_is_session_user, role, query
+FROM heliosdb.audit_log
+WHERE seq > :start_seq + :mark AND action = 'INSERT' ORDER BY seq;
+REVOKE ALL ON audit_items FROM regress_audit_other;
+DROP ROLE regress_audit_other;
+
 DROP VIEW audit_seen;
 DROP TABLE audit_items, audit_docs, audit_secret;
 DROP SCHEMA audit_private CASCADE;
