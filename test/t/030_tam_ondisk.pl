@@ -9,20 +9,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/t/lib';
-use HeliosTest qw(master_key_file);
+use HeliosTest qw(master_key_file encrypted_node);
 
 # The master key: 64 hex digits in a 0600 file outside the data directory.
 my ($keyfile, $key) = master_key_file();
 
-my $node = PostgreSQL::Test::Cluster->new('ondisk');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heliosdb'
-heliosdb.keyring = 'file'
-heliosdb.keyring_file = '$keyfile'
-wal_keep_size = '256MB'
-});
-$node->start;
+my $node = encrypted_node('ondisk', $keyfile, "wal_keep_size = '256MB'\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION heliosdb');
 
 # A tag unique to this run, so that nothing else can contain the markers.

@@ -8,18 +8,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/t/lib';
-use HeliosTest qw(master_key_file);
+use HeliosTest qw(master_key_file encrypted_node);
 
 my ($keyfile) = master_key_file();
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heliosdb'
-heliosdb.keyring = 'file'
-heliosdb.keyring_file = '$keyfile'
-});
-$node->start;
+my $node = encrypted_node('crash', $keyfile);
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION heliosdb;
 	CREATE EXTENSION amcheck;

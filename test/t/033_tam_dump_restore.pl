@@ -7,18 +7,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/t/lib';
-use HeliosTest qw(master_key_file);
+use HeliosTest qw(master_key_file encrypted_node);
 
 my ($keyfile) = master_key_file();
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heliosdb'
-heliosdb.keyring = 'file'
-heliosdb.keyring_file = '$keyfile'
-});
-$node->start;
+my $node = encrypted_node('dump', $keyfile);
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION heliosdb;
 	CREATE TABLE secret (id int PRIMARY KEY, v text) USING heliosdb_encrypted;

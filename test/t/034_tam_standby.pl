@@ -7,18 +7,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/t/lib';
-use HeliosTest qw(master_key_file);
+use HeliosTest qw(master_key_file encrypted_node);
 
 my ($keyfile) = master_key_file();
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heliosdb'
-heliosdb.keyring = 'file'
-heliosdb.keyring_file = '$keyfile'
-});
-$primary->start;
+my $primary = encrypted_node('primary', $keyfile, undef, allows_streaming => 1);
 $primary->safe_psql('postgres', q{
 	CREATE EXTENSION heliosdb;
 	CREATE TABLE early (id int PRIMARY KEY, v text) USING heliosdb_encrypted;

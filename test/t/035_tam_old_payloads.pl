@@ -17,7 +17,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/t/lib';
-use HeliosTest qw(master_key_file);
+use HeliosTest qw(master_key_file encrypted_node);
 
 # the fixed master key that wrapped the fixtures' data keys
 my ($keyfile) = master_key_file(join('', map { sprintf('%02x', $_) } 0 .. 31));
@@ -40,14 +40,7 @@ for my $line (split /\n/, $fixture)
 }
 is_deeply([ sort keys %key ], [ 1, 2 ], 'the fixture has keys of formats 1 and 2');
 
-my $node = PostgreSQL::Test::Cluster->new('oldpayloads');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heliosdb'
-heliosdb.keyring = 'file'
-heliosdb.keyring_file = '$keyfile'
-});
-$node->start;
+my $node = encrypted_node('oldpayloads', $keyfile);
 
 # Build table $table of database $db from the given payloads, and with
 # $with_key, give it the fixture's data key.
