@@ -36,6 +36,7 @@ int			hdb_audit_retention_days = 365;
 char	   *hdb_audit_exclude_roles = NULL;
 int			hdb_audit_queue_size_kb = 1024;
 int			hdb_audit_max_databases = 8;
+bool		hdb_audit_sync_read_only = false;
 
 static char *audit_events_string = NULL;
 static char *audit_destination_string = NULL;
@@ -259,6 +260,14 @@ hdb_audit_init(void)
 							8, 1, 256,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("heliosdb.audit_sync_read_only",
+							 "Flushes WAL at the commit of read-only transactions that were audited.",
+							 "Their records then also survive an operating system crash, at the cost of a disk flush per transaction; "
+							 "otherwise they survive crashes of PostgreSQL only.",
+							 &hdb_audit_sync_read_only,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	hdb_audit_queue_init();
 	hdb_audit_capture_init();

@@ -8,22 +8,24 @@
  * HdbAuditFields and encodes that once in a compact binary form
  * (format.c), which it hands to the queue (queue.c).  The queue first
  * writes the bytes to WAL as a non-transactional logical message and then
- * copies them, tagged with the message's end LSN, into the ring of the
+ * copies them, tagged with the message's LSNs, into the ring of the
  * backend's database.  The database's background worker (worker.c) takes
  * records from its ring in order and writes them to the configured sinks:
  * the database sink decodes them straight into rows (chain.c), the file
  * and log sinks get them as JSON.  The database sink stores the LSN of the
  * last record it committed, and on start-up the worker reads WAL from that
  * point, so that every record whose message reached disk is materialized
- * exactly once.
+ * exactly once; records of read-only transactions whose messages did not
+ * reach disk before a crash it takes from the ring the crash left behind.
  *
  * Versions up to the binary form queued JSON text (format.c still writes
  * the same JSON for the file and log sinks): a queued record starting with
  * '{' is such JSON, one starting with HDB_AUDIT_BINARY_TAG is binary, so
  * that records left in WAL by an older version are still stored.
  *
- * Shared memory (HdbAuditShared): one HdbAuditQueue per database that has
- * captured records since start-up, at most heliosdb.audit_max_databases.
+ * Shared memory (HdbAuditShared, a file mapped by the postmaster, see
+ * queue.c): one HdbAuditQueue per database that has captured records
+ * since start-up, at most heliosdb.audit_max_databases.
  * Each queue has its own LWLock (tranche "heliosdb_audit", one lock per
  * queue plus one, the last, which guards claiming queues) and protects
  * with it: dboid, head, tail, the counters and worker state.  Only the
@@ -40,6 +42,7 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "port/pg_crc32c.h"
 #include "nodes/pg_list.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
@@ -67,6 +70,7 @@ extern int	hdb_audit_retention_days;
 extern char *hdb_audit_exclude_roles;
 extern int	hdb_audit_queue_size_kb;
 extern int	hdb_audit_max_databases;
+extern bool hdb_audit_sync_read_only;
 
 /* Destinations (bits of hdb_audit_destinations) */
 #define HDB_AUDIT_DEST_DATABASE	0x01
@@ -101,26 +105,42 @@ typedef struct HdbAuditQueue
 	/* the ring (HdbAuditShared.ring_size bytes) follows, see queue.c */
 } HdbAuditQueue;
 
+/*
+ * The start of the queue file (queue.c), which the queues follow.  A file
+ * left by an earlier run describes itself with these fields.
+ */
 typedef struct HdbAuditShared
 {
+	uint32		magic;
+	uint32		version;
 	int			num_queues;
 	Size		ring_size;
+	char		file[64];		/* its path, relative to the data directory */
 	/* num_queues queues follow, each padded to queue_stride() */
 } HdbAuditShared;
 
 /* A record in a ring: header, then len bytes of the encoded record. */
 typedef struct HdbAuditRingEntry
 {
-	uint32		len;			/* bytes of text that follow */
-	uint32		pad;
+	uint32		len;			/* bytes of the record that follow */
+	pg_crc32c	crc;			/* of this header (crc 0) and the record */
+	XLogRecPtr	start;			/* start of its WAL message */
 	XLogRecPtr	lsn;			/* end of its WAL message */
 } HdbAuditRingEntry;
+
+/* A record read back from the queue file of an earlier run. */
+typedef struct HdbAuditOldRecord
+{
+	XLogRecPtr	start;
+	XLogRecPtr	lsn;
+	int			len;
+	char	   *data;
+} HdbAuditOldRecord;
 
 /* queue.c */
 extern HdbAuditShared *hdb_audit_shared;
 extern void hdb_audit_queue_init(void);
 extern HdbAuditQueue *hdb_audit_queue_get(int i);
-extern char *hdb_audit_queue_ring(HdbAuditQueue *q);
 extern LWLock *hdb_audit_queue_lock(int i);
 extern void hdb_audit_wake_worker(int qi);
 
@@ -137,6 +157,9 @@ extern bool hdb_audit_my_queue_retired(void);
 extern void hdb_audit_unretire(Oid dboid);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
+extern HdbAuditOldRecord *hdb_audit_old_records(Oid dboid, XLogRecPtr after,
+												int *count);
+extern void hdb_audit_forget_old_queues(Oid dboid);
 
 /* How to build and hash rows of the audit_log row type (chain.c). */
 typedef struct HdbAuditRowInfo HdbAuditRowInfo;

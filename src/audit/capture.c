@@ -1133,10 +1133,13 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * Transaction end: make this transaction's records durable before the
- * client hears of the commit (a read-only transaction writes no commit
- * record, so nothing else would flush their WAL messages), and forget
- * the nesting level an error left behind.
+ * Transaction end.  The WAL messages of a transaction with an xid are as
+ * durable as its commit record, which follows them.  A read-only
+ * transaction writes no commit record: its records are safe from a crash
+ * of PostgreSQL in the queue file (queue.c), and are flushed in WAL here
+ * only when heliosdb.audit_sync_read_only asks (or in single-user mode,
+ * which has no queue).  Also forget the nesting level an error left
+ * behind.
  */
 static void
 audit_xact_callback(XactEvent event, void *arg)
@@ -1146,13 +1149,15 @@ audit_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			if (XLogRecPtrIsInvalid(hdb_audit_last_lsn))
-				break;
-			/* The same promise as the commit: synchronous or not. */
-			if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
-				XLogFlush(hdb_audit_last_lsn);
-			else
-				XLogSetAsyncXactLSN(hdb_audit_last_lsn);
+			if (!XLogRecPtrIsInvalid(hdb_audit_last_lsn) &&
+				(hdb_audit_sync_read_only || !IsUnderPostmaster))
+			{
+				/* The same promise as the commit: synchronous or not. */
+				if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+					XLogFlush(hdb_audit_last_lsn);
+				else
+					XLogSetAsyncXactLSN(hdb_audit_last_lsn);
+			}
 			hdb_audit_last_lsn = InvalidXLogRecPtr;
 			break;
 		case XACT_EVENT_ABORT:

@@ -1,18 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * queue.c
- *	  The durable audit queue: one ring of records per database in shared
- *	  memory, backed by logical WAL messages, and the launching of each
- *	  database's worker.
+ *	  The durable audit queue: one ring of records per database, in a file
+ *	  mapped into shared memory and backed by logical WAL messages, and the
+ *	  launching of each database's worker.
  *
  * Enqueueing a record, under the queue's lock: wait (lock released) until
  * the ring has room, write the record to WAL with LogLogicalMessage() (not
  * transactional, so it outlives an abort), then copy it into the ring with
- * the message's end LSN.  Doing both under one lock keeps ring order and
- * WAL order the same, which the worker relies on to skip, after a restart,
- * records it already recovered from WAL.  The WAL message is flushed by
- * the commit that follows it; read-only transactions, which write no
- * commit record, flush it from the commit callback in capture.c.
+ * the message's start and end LSN and a CRC.  Doing both under one lock
+ * keeps ring order and WAL order the same, which the worker relies on to
+ * skip, after a restart, records it already recovered from WAL.
+ *
+ * Why a file: a record must outlive its session once the statement's
+ * commit is reported.  A transaction with an xid flushes the message with
+ * its commit record.  A read-only transaction writes no commit record, and
+ * flushing WAL for it costs a disk flush per audited SELECT.  Instead the
+ * rings live in a file of the data directory mapped with MAP_SHARED
+ * (heliosdb_audit/queues.<start time>, created by the postmaster each time
+ * it sets up shared memory, so a new one after a crash): what a backend
+ * copies there is in the kernel's page cache at once and survives the
+ * backend's crash and an immediate shutdown, though not an operating
+ * system crash (heliosdb.audit_sync_read_only flushes WAL instead).  The
+ * writer of a database reads the rings that earlier runs left in their
+ * files (hdb_audit_old_records) and stores the records whose WAL messages
+ * did not reach disk; then it forgets its queues there, and the last
+ * writer to do so removes the file.
  *
  * The ring is a byte array used circularly; positions (head, tail) grow
  * forever and are taken modulo the ring size.  See audit_internal.h for
@@ -22,14 +35,22 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
 #include "miscadmin.h"
+#include "port/pg_crc32c.h"
 #include "postmaster/bgworker.h"
 #include "replication/message.h"
 #include "replication/slot.h"
-#include <signal.h>
+#include "storage/fd.h"
 #include "storage/latch.h"
-#include "utils/acl.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -38,9 +59,16 @@
 
 #define AUDIT_SHMEM_NAME "heliosdb_audit"
 
+/* The queue files, in the data directory. */
+#define AUDIT_QUEUE_DIR		"heliosdb_audit"
+#define AUDIT_QUEUE_PREFIX	"queues."
+#define AUDIT_FILE_MAGIC	0x48444151	/* "HDAQ" */
+#define AUDIT_FILE_VERSION	1
+
 HdbAuditShared *hdb_audit_shared = NULL;
 
-static Size queue_stride(void);
+/* Bytes mapped at hdb_audit_shared. */
+static Size mapped_size = 0;
 
 /* This backend's queue index, -1 until claimed. */
 static int	my_queue = -1;
@@ -49,37 +77,116 @@ static int	my_queue = -1;
 XLogRecPtr	hdb_audit_last_lsn = InvalidXLogRecPtr;
 
 static Size
-ring_size(void)
+queue_stride(Size ring_size)
 {
-	return (Size) hdb_audit_queue_size_kb * 1024;
+	return MAXALIGN(sizeof(HdbAuditQueue)) + MAXALIGN(ring_size);
 }
 
 static Size
-queue_stride(void)
+queues_size(int num_queues, Size ring_size)
 {
-	return MAXALIGN(sizeof(HdbAuditQueue)) + MAXALIGN(ring_size());
+	return add_size(MAXALIGN(sizeof(HdbAuditShared)),
+					mul_size(num_queues, queue_stride(ring_size)));
 }
 
+static HdbAuditQueue *
+queue_at(HdbAuditShared *shared, int i)
+{
+	return (HdbAuditQueue *) ((char *) shared +
+							  MAXALIGN(sizeof(HdbAuditShared)) +
+							  i * queue_stride(shared->ring_size));
+}
+
+static char *
+queue_ring(HdbAuditQueue *q)
+{
+	return (char *) q + MAXALIGN(sizeof(HdbAuditQueue));
+}
+
+/*
+ * The region registered in the main shared memory is a placeholder: what
+ * matters is its attach callback, which the postmaster runs whenever it
+ * sets shared memory up, and which creates a new queue file and maps it.
+ * Children inherit the mapping.
+ */
 static Size
 audit_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(HdbAuditShared)),
-					mul_size(hdb_audit_max_databases, queue_stride()));
+	return sizeof(int);
 }
 
 static void
 audit_shmem_attach(void *ptr, bool found)
 {
-	hdb_audit_shared = (HdbAuditShared *) ptr;
+	Size		ring_size = (Size) hdb_audit_queue_size_kb * 1024;
+	Size		size = queues_size(hdb_audit_max_databases, ring_size);
+	char		path[MAXPGPATH];
+	int			fd = -1;
+	void	   *map;
+
 	if (found)
 		return;
+	/* After a crash the postmaster sets up everything again. */
+	if (hdb_audit_shared != NULL)
+		munmap(hdb_audit_shared, mapped_size);
+	hdb_audit_shared = NULL;
 
-	memset(ptr, 0, sizeof(HdbAuditShared));
+	path[0] = '\0';
+	if (IsPostmasterEnvironment)
+	{
+		uint64		stamp = (uint64) GetCurrentTimestamp();
+
+		if (MakePGDirectory(AUDIT_QUEUE_DIR) < 0 && errno != EEXIST)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m",
+							AUDIT_QUEUE_DIR)));
+		for (;;)
+		{
+			snprintf(path, sizeof(path), "%s/%s%016" INT64_MODIFIER "X",
+					 AUDIT_QUEUE_DIR, AUDIT_QUEUE_PREFIX, stamp);
+			fd = OpenTransientFile(path, O_RDWR | O_CREAT | O_EXCL | PG_BINARY);
+			if (fd >= 0 || errno != EEXIST)
+				break;
+			stamp++;
+		}
+		if (fd < 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not create audit queue file \"%s\": %m",
+							path)));
+		/* Allocate blocks now: a full disk is an error here, not a SIGBUS. */
+		errno = posix_fallocate(fd, 0, size);
+		if (errno != 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not allocate %zu bytes for audit queue file \"%s\": %m",
+							size, path)));
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	}
+	else
+	{
+		/* Single-user mode queues nothing (hdb_audit_enqueue). */
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	}
+	if (map == MAP_FAILED)
+		ereport(FATAL,
+				(errmsg("could not map the audit queues: %m")));
+	if (fd >= 0)
+		CloseTransientFile(fd);
+
+	mapped_size = size;
+	hdb_audit_shared = (HdbAuditShared *) map;
+	memset(hdb_audit_shared, 0, sizeof(HdbAuditShared));
+	hdb_audit_shared->magic = AUDIT_FILE_MAGIC;
+	hdb_audit_shared->version = AUDIT_FILE_VERSION;
 	hdb_audit_shared->num_queues = hdb_audit_max_databases;
-	hdb_audit_shared->ring_size = ring_size();
+	hdb_audit_shared->ring_size = ring_size;
+	strlcpy(hdb_audit_shared->file, path, sizeof(hdb_audit_shared->file));
 	for (int i = 0; i < hdb_audit_max_databases; i++)
 	{
-		HdbAuditQueue *q = hdb_audit_queue_get(i);
+		HdbAuditQueue *q = queue_at(hdb_audit_shared, i);
 
 		memset(q, 0, sizeof(HdbAuditQueue));
 		q->dboid = InvalidOid;
@@ -99,15 +206,7 @@ hdb_audit_queue_init(void)
 HdbAuditQueue *
 hdb_audit_queue_get(int i)
 {
-	return (HdbAuditQueue *) ((char *) hdb_audit_shared +
-							  MAXALIGN(sizeof(HdbAuditShared)) +
-							  i * queue_stride());
-}
-
-char *
-hdb_audit_queue_ring(HdbAuditQueue *q)
-{
-	return (char *) q + MAXALIGN(sizeof(HdbAuditQueue));
+	return queue_at(hdb_audit_shared, i);
 }
 
 LWLock *
@@ -164,12 +263,10 @@ hdb_audit_queue_for_db(Oid dboid, bool claim)
 	return found;
 }
 
-/* Copy len bytes into the ring at position pos, wrapping around. */
+/* Copy len bytes into a ring of "size" bytes at position pos, wrapping around. */
 static void
-ring_write(HdbAuditQueue *q, uint64 pos, const char *src, Size len)
+ring_write(char *ring, Size size, uint64 pos, const char *src, Size len)
 {
-	Size		size = hdb_audit_shared->ring_size;
-	char	   *ring = hdb_audit_queue_ring(q);
 	Size		off = pos % size;
 	Size		first = Min(len, size - off);
 
@@ -178,18 +275,37 @@ ring_write(HdbAuditQueue *q, uint64 pos, const char *src, Size len)
 		memcpy(ring, src + first, len - first);
 }
 
-/* Copy len bytes out of the ring from position pos, wrapping around. */
-void
-hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst, Size len)
+/* Copy len bytes out of a ring of "size" bytes from position pos. */
+static void
+ring_read(const char *ring, Size size, uint64 pos, char *dst, Size len)
 {
-	Size		size = hdb_audit_shared->ring_size;
-	char	   *ring = hdb_audit_queue_ring(q);
 	Size		off = pos % size;
 	Size		first = Min(len, size - off);
 
 	memcpy(dst, ring + off, first);
 	if (first < len)
 		memcpy(dst + first, ring, len - first);
+}
+
+void
+hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst, Size len)
+{
+	ring_read(queue_ring(q), hdb_audit_shared->ring_size, pos, dst, len);
+}
+
+/* The CRC of a ring entry: its header (crc field zero) and its record. */
+static pg_crc32c
+entry_crc(const HdbAuditRingEntry *e, const char *data)
+{
+	HdbAuditRingEntry h = *e;
+	pg_crc32c	crc;
+
+	h.crc = 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &h, sizeof(h));
+	COMP_CRC32C(crc, data, e->len);
+	FIN_CRC32C(crc);
+	return crc;
 }
 
 /*
@@ -279,6 +395,8 @@ hdb_audit_enqueue(const char *data, int len)
 	Size		need = MAXALIGN(sizeof(HdbAuditRingEntry) + len);
 	bool		waited = false;
 	Latch	   *latch;
+	char	   *ring;
+	XLogRecPtr	xact_end;
 
 	if (!IsUnderPostmaster)
 	{
@@ -321,12 +439,23 @@ hdb_audit_enqueue(const char *data, int len)
 	if (waited)
 		ConditionVariableCancelSleep();
 
-	/* WAL first, so the ring never holds a record WAL lacks. */
+	/*
+	 * WAL first, so the ring never holds a record WAL lacks.  The message
+	 * is the queue's business, not the transaction's: XactLastRecEnd stays
+	 * as it was, or a read-only transaction would wake the WAL writer at
+	 * its commit to write the message out, which the ring makes needless.
+	 */
 	entry.len = len;
-	entry.pad = 0;
+	xact_end = XactLastRecEnd;
 	entry.lsn = LogLogicalMessage(HDB_AUDIT_WAL_PREFIX, data, len, false);
-	ring_write(q, q->head, (const char *) &entry, sizeof(entry));
-	ring_write(q, q->head + sizeof(entry), data, len);
+	entry.start = ProcLastRecPtr;
+	XactLastRecEnd = xact_end;
+	entry.crc = entry_crc(&entry, data);
+	ring = queue_ring(q);
+	ring_write(ring, hdb_audit_shared->ring_size, q->head,
+			   (const char *) &entry, sizeof(entry));
+	ring_write(ring, hdb_audit_shared->ring_size, q->head + sizeof(entry),
+			   data, len);
 	q->head += need;
 	q->enqueued++;
 	hdb_audit_last_lsn = entry.lsn;
@@ -388,6 +517,7 @@ hdb_audit_release_database(Oid dboid)
 	snprintf(name, sizeof(name), "heliosdb_audit_%u", dboid);
 	if (pid == 0 && SearchNamedReplicationSlot(name, true) != NULL)
 		ReplicationSlotDrop(name, true);
+	hdb_audit_forget_old_queues(dboid);
 }
 
 /* Register the launcher (worker.c); called while the library is preloaded. */
@@ -429,4 +559,211 @@ hdb_audit_unretire(Oid dboid)
 	LWLockAcquire(hdb_audit_queue_lock(qi), LW_EXCLUSIVE);
 	hdb_audit_queue_get(qi)->retired = false;
 	LWLockRelease(hdb_audit_queue_lock(qi));
+}
+
+/*
+ * Map the queue file of an earlier run, "name" in AUDIT_QUEUE_DIR, if it
+ * is one and describes itself sanely; NULL otherwise.  *size is set to the
+ * bytes mapped and *fd to the open file, which the caller closes.
+ */
+static HdbAuditShared *
+map_old_file(const char *name, bool writable, Size *size, int *fd)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+	HdbAuditShared *old;
+
+	if (strncmp(name, AUDIT_QUEUE_PREFIX, strlen(AUDIT_QUEUE_PREFIX)) != 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", AUDIT_QUEUE_DIR, name);
+	if (strcmp(path, hdb_audit_shared->file) == 0)
+		return NULL;
+	*fd = OpenTransientFile(path, (writable ? O_RDWR : O_RDONLY) | PG_BINARY);
+	if (*fd < 0)
+	{
+		if (errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not open audit queue file \"%s\": %m", path)));
+		return NULL;
+	}
+	if (fstat(*fd, &st) == 0 && st.st_size >= sizeof(HdbAuditShared))
+	{
+		old = mmap(NULL, st.st_size, PROT_READ | (writable ? PROT_WRITE : 0),
+				   MAP_SHARED, *fd, 0);
+		if (old != MAP_FAILED)
+		{
+			if (old->magic == AUDIT_FILE_MAGIC &&
+				old->version == AUDIT_FILE_VERSION &&
+				old->num_queues > 0 && old->num_queues <= 256 &&
+				old->ring_size >= 64 * 1024 &&
+				old->ring_size <= (Size) 1024 * 1024 * 1024 &&
+				queues_size(old->num_queues, old->ring_size) <= st.st_size)
+			{
+				*size = st.st_size;
+				return old;
+			}
+			munmap(old, st.st_size);
+		}
+	}
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ignoring audit queue file \"%s\": not a valid queue file",
+					path)));
+	CloseTransientFile(*fd);
+	return NULL;
+}
+
+/* qsort comparator: old records in order of their WAL messages' starts. */
+static int
+old_record_cmp(const void *a, const void *b)
+{
+	const HdbAuditOldRecord *x = a;
+	const HdbAuditOldRecord *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The records of database dboid left in the rings of earlier runs whose
+ * WAL messages end after "after" (the LSN of the last record stored), in
+ * the order of their messages' starts.  A ring is read from its tail
+ * while its entries have plausible lengths and correct CRCs: after an
+ * operating system crash its file may hold pages that never reached disk,
+ * whose records then are lost as the guarantee allows.  Allocated in the
+ * current memory context.
+ */
+HdbAuditOldRecord *
+hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	int			n = 0;
+	int			cap = 64;
+	HdbAuditOldRecord *recs = palloc(cap * sizeof(HdbAuditOldRecord));
+
+	dir = AllocateDir(AUDIT_QUEUE_DIR);
+	while ((de = ReadDir(dir, AUDIT_QUEUE_DIR)) != NULL)
+	{
+		Size		size;
+		int			fd;
+		HdbAuditShared *old = map_old_file(de->d_name, false, &size, &fd);
+
+		if (old == NULL)
+			continue;
+		for (int i = 0; i < old->num_queues; i++)
+		{
+			HdbAuditQueue *q = queue_at(old, i);
+			char	   *ring = queue_ring(q);
+			uint64		pos = q->tail;
+
+			if (q->dboid != dboid || q->head < q->tail ||
+				q->head - q->tail > old->ring_size)
+				continue;
+			while (pos < q->head)
+			{
+				HdbAuditRingEntry e;
+				char	   *data;
+				Size		need;
+
+				ring_read(ring, old->ring_size, pos, (char *) &e, sizeof(e));
+				need = MAXALIGN(sizeof(e) + (Size) e.len);
+				if (e.len == 0 || need > old->ring_size / 2 ||
+					need > q->head - pos)
+					break;
+				data = palloc(e.len);
+				ring_read(ring, old->ring_size, pos + sizeof(e), data, e.len);
+				if (entry_crc(&e, data) != e.crc)
+				{
+					pfree(data);
+					break;
+				}
+				pos += need;
+				if (e.lsn <= after)
+				{
+					pfree(data);
+					continue;
+				}
+				if (n == cap)
+				{
+					cap *= 2;
+					recs = repalloc(recs, cap * sizeof(HdbAuditOldRecord));
+				}
+				recs[n].start = e.start;
+				recs[n].lsn = e.lsn;
+				recs[n].len = e.len;
+				recs[n].data = data;
+				n++;
+			}
+			if (pos < q->head)
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("audit queue file \"%s/%s\" is damaged at position " UINT64_FORMAT,
+								AUDIT_QUEUE_DIR, de->d_name, pos),
+						 errdetail("Records of read-only transactions queued before the server's last crash may be lost.")));
+		}
+		munmap(old, size);
+		CloseTransientFile(fd);
+	}
+	FreeDir(dir);
+
+	qsort(recs, n, sizeof(HdbAuditOldRecord), old_record_cmp);
+	*count = n;
+	return recs;
+}
+
+/*
+ * Forget the queues of database dboid in the files of earlier runs, once
+ * their records are stored (or the database or the extension is gone), and
+ * remove the files that keep no queue of any database.  The file lock
+ * keeps two writers from each leaving the file to the other.
+ */
+void
+hdb_audit_forget_old_queues(Oid dboid)
+{
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir(AUDIT_QUEUE_DIR);
+	while ((de = ReadDir(dir, AUDIT_QUEUE_DIR)) != NULL)
+	{
+		Size		size;
+		int			fd;
+		bool		in_use = false;
+		HdbAuditShared *old = map_old_file(de->d_name, true, &size, &fd);
+
+		if (old == NULL)
+			continue;
+		if (flock(fd, LOCK_EX) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock audit queue file \"%s/%s\": %m",
+							AUDIT_QUEUE_DIR, de->d_name)));
+		for (int i = 0; i < old->num_queues; i++)
+		{
+			HdbAuditQueue *q = queue_at(old, i);
+
+			if (q->dboid == dboid)
+				q->dboid = InvalidOid;
+			if (q->dboid != InvalidOid && q->head != q->tail)
+				in_use = true;
+		}
+		munmap(old, size);
+		if (!in_use)
+		{
+			char		path[MAXPGPATH];
+
+			snprintf(path, sizeof(path), "%s/%s", AUDIT_QUEUE_DIR,
+					 de->d_name);
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove audit queue file \"%s\": %m",
+								path)));
+		}
+		CloseTransientFile(fd);
+	}
+	FreeDir(dir);
 }

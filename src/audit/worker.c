@@ -2,9 +2,9 @@
  *
  * worker.c
  *	  The audit writer: one background worker per database that captures
- *	  records.  It recovers from WAL the records that were not stored when
- *	  it last stopped, then moves records from its database's ring to the
- *	  sinks, and expires old records.
+ *	  records.  It recovers the records that were not stored when it last
+ *	  stopped, then moves records from its database's ring to the sinks,
+ *	  and expires old records.
  *
  * Start-up:
  *	1. Read heliosdb.audit_state: the end LSN of the last record stored.
@@ -12,7 +12,9 @@
  *	   its restart_lsn follows the stored LSN, so WAL that still holds
  *	   records not stored is kept.
  *	3. Read WAL from the stored LSN to its flushed end and store every
- *	   audit message of this database found there.
+ *	   audit message of this database found there, together with the
+ *	   records that WAL lost but the rings of earlier runs kept (records
+ *	   of read-only transactions, see queue.c), then forget those rings.
  *	4. Serve the ring, skipping records whose LSN is not past the stored
  *	   one (they were recovered from WAL in step 3).
  *
@@ -451,37 +453,71 @@ retire(void)
 		ReplicationSlotRelease();
 	if (SearchNamedReplicationSlot(name, true) != NULL)
 		ReplicationSlotDrop(name, true);
+	hdb_audit_forget_old_queues(MyDatabaseId);
 	ereport(LOG,
 			(errmsg("heliosdb audit writer stops: the extension is not installed in this database")));
 	proc_exit(0);
 }
 
+/* Add a record to a recovery batch, storing the batch when it is full. */
+static void
+recovery_add(Batch *b, MemoryContext cxt, const char *data, int len,
+			 XLogRecPtr lsn)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	batch_add(b, data, len, lsn);
+	MemoryContextSwitchTo(old);
+	if (b->n == BATCH_RECORDS)
+	{
+		if (!store_batch(b))
+			retire();
+		b->n = 0;
+		b->max_lsn = InvalidXLogRecPtr;
+		MemoryContextReset(cxt);
+	}
+}
+
 /*
- * Read WAL from the stored LSN to its flushed end and store the audit
- * messages of this database found there.
+ * Store the records that were queued but not stored when the server last
+ * stopped: read WAL from the stored LSN to its flushed end and store the
+ * audit messages of this database found there, and the records that the
+ * rings of earlier runs hold (queue.c) but WAL lost.
+ *
+ * WAL and a ring list their records in the same order, so the two merge by
+ * position: a ring record whose message start WAL reaches with the same
+ * bytes is the message stored from WAL; one whose start WAL passes, or
+ * reaches with other bytes (positions after the end of WAL that survived a
+ * crash are written again by the next run), or never reaches, was lost
+ * from WAL, and is stored from the ring where WAL has got to.  Those do not
+ * move the stored LSN: their positions say nothing about WAL today.
  */
 static void
-recover_from_wal(void)
+recover_queued(void)
 {
 	ReadLocalXLogPageNoWaitPrivate *priv;
-	XLogReaderState *reader;
-	XLogRecPtr	first;
+	XLogReaderState *reader = NULL;
 	Batch	   *b;
 	MemoryContext cxt;
 	MemoryContext old;
 	HdbAuditQueue *q = hdb_audit_queue_get(my_qi);
 	LWLock	   *lock = hdb_audit_queue_lock(my_qi);
 	uint64		recovered = 0;
+	int			from_ring = 0;
+	HdbAuditOldRecord *ring;
+	int			nring;
+	int			next = 0;
 
 	if (XLogRecPtrIsInvalid(stored_lsn))
 		return;
 	/* The reader lives in one context, the batch's records in another. */
 	old = MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext,
-													  "heliosdb audit WAL reader",
+													  "heliosdb audit recovery",
 													  ALLOCSET_DEFAULT_SIZES));
 	b = palloc0(sizeof(Batch));
-	cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb audit recovery",
+	cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb audit recovery batch",
 								ALLOCSET_DEFAULT_SIZES);
+	ring = hdb_audit_old_records(MyDatabaseId, stored_lsn, &nring);
 
 	priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
 	reader = XLogReaderAllocate(wal_segment_size, NULL,
@@ -495,55 +531,60 @@ recover_from_wal(void)
 				 errmsg("out of memory"),
 				 errdetail("Failed while allocating a WAL reading processor.")));
 
-	first = XLogFindNextRecord(reader, stored_lsn);
-	if (XLogRecPtrIsInvalid(first))
+	if (!XLogRecPtrIsInvalid(XLogFindNextRecord(reader, stored_lsn)))
 	{
-		XLogReaderFree(reader);
-		MemoryContextDelete(cxt);
-		MemoryContextDelete(MemoryContextSwitchTo(old));
-		return;
-	}
-
-	for (;;)
-	{
-		char	   *errormsg;
-		XLogRecord *record = XLogReadRecord(reader, &errormsg);
-
-		if (record == NULL)
+		for (;;)
 		{
-			if (!priv->end_of_wal && errormsg)
-				ereport(WARNING,
-						(errmsg("heliosdb audit recovery stopped at %X/%X: %s",
-								LSN_FORMAT_ARGS(reader->EndRecPtr), errormsg)));
-			break;
-		}
-		if (XLogRecGetRmid(reader) == RM_LOGICALMSG_ID &&
-			(XLogRecGetInfo(reader) & ~XLR_INFO_MASK) == XLOG_LOGICAL_MESSAGE)
-		{
-			xl_logical_message *m = (xl_logical_message *) XLogRecGetData(reader);
+			char	   *errormsg;
+			XLogRecord *record = XLogReadRecord(reader, &errormsg);
+			xl_logical_message *m = NULL;
 
-			if (m->dbId == MyDatabaseId && !m->transactional &&
-				m->prefix_size == sizeof(HDB_AUDIT_WAL_PREFIX) &&
-				strcmp(m->message, HDB_AUDIT_WAL_PREFIX) == 0 &&
-				reader->EndRecPtr > stored_lsn)
+			if (record == NULL)
 			{
-				MemoryContext rcxt = MemoryContextSwitchTo(cxt);
-
-				batch_add(b, m->message + m->prefix_size, m->message_size,
-						  reader->EndRecPtr);
-				MemoryContextSwitchTo(rcxt);
-				recovered++;
-				if (b->n == BATCH_RECORDS)
-				{
-					if (!store_batch(b))
-						retire();
-					b->n = 0;
-					b->max_lsn = InvalidXLogRecPtr;
-					MemoryContextReset(cxt);
-				}
+				if (!priv->end_of_wal && errormsg)
+					ereport(WARNING,
+							(errmsg("heliosdb audit recovery stopped at %X/%X: %s",
+									LSN_FORMAT_ARGS(reader->EndRecPtr), errormsg)));
+				break;
 			}
+			if (XLogRecGetRmid(reader) == RM_LOGICALMSG_ID &&
+				(XLogRecGetInfo(reader) & ~XLR_INFO_MASK) == XLOG_LOGICAL_MESSAGE)
+			{
+				m = (xl_logical_message *) XLogRecGetData(reader);
+				if (m->dbId != MyDatabaseId || m->transactional ||
+					m->prefix_size != sizeof(HDB_AUDIT_WAL_PREFIX) ||
+					strcmp(m->message, HDB_AUDIT_WAL_PREFIX) != 0)
+					m = NULL;
+			}
+
+			/* Ring records this record's start passes or reaches. */
+			while (next < nring && ring[next].start <= reader->ReadRecPtr)
+			{
+				HdbAuditOldRecord *r = &ring[next++];
+
+				if (m != NULL && r->start == reader->ReadRecPtr &&
+					r->len == m->message_size &&
+					memcmp(r->data, m->message + m->prefix_size, r->len) == 0)
+					continue;	/* the same message, stored below */
+				recovery_add(b, cxt, r->data, r->len, InvalidXLogRecPtr);
+				from_ring++;
+			}
+
+			if (m != NULL && reader->EndRecPtr > stored_lsn)
+			{
+				recovery_add(b, cxt, m->message + m->prefix_size,
+							 m->message_size, reader->EndRecPtr);
+				recovered++;
+			}
+			CHECK_FOR_INTERRUPTS();
 		}
-		CHECK_FOR_INTERRUPTS();
+	}
+	/* What WAL never reached. */
+	for (; next < nring; next++)
+	{
+		recovery_add(b, cxt, ring[next].data, ring[next].len,
+					 InvalidXLogRecPtr);
+		from_ring++;
 	}
 	if (b->n > 0 && !store_batch(b))
 		retire();
@@ -551,10 +592,21 @@ recover_from_wal(void)
 	MemoryContextDelete(cxt);
 	MemoryContextDelete(MemoryContextSwitchTo(old));
 
+	/*
+	 * The rings of earlier runs can go once what was taken from them is
+	 * durable: the writer's own commits do not wait for a flush.
+	 */
+	if (nring > 0)
+		XLogFlush(XactLastCommitEnd);
+	hdb_audit_forget_old_queues(MyDatabaseId);
+
+	recovered += from_ring;
 	if (recovered > 0)
 		ereport(LOG,
-				(errmsg("heliosdb audit writer recovered " UINT64_FORMAT " records from WAL",
-						recovered)));
+				(errmsg("heliosdb audit writer recovered " UINT64_FORMAT " records",
+						recovered),
+				 errdetail("%d of them from the queue of an earlier run, the others from WAL.",
+						   from_ring)));
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	q->replayed += recovered;
 	LWLockRelease(lock);
@@ -730,7 +782,7 @@ hdb_audit_worker_main(Datum arg)
 	if (!load_state())
 		retire();
 	acquire_slot();
-	recover_from_wal();
+	recover_queued();
 	advance_slot(true);
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);

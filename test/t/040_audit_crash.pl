@@ -1,8 +1,10 @@
 # Durability of audit records: records of committed statements that the
 # writer had not stored yet survive an immediate shutdown and a backend
-# crash; the writer recovers them from WAL at its next start.  The writer
-# is held back by a session that locks heliosdb.audit_state, so the
-# records are certainly not stored when the server goes down.
+# crash; the writer recovers them at its next start, from WAL, or for
+# read-only transactions, whose WAL nothing flushes, from the queue file
+# the crashed server left.  The writer is held back by a session that
+# locks heliosdb.audit_state, so the records are certainly not stored when
+# the server goes down.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -17,6 +19,12 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'heliosdb'
 wal_level = replica
 restart_after_crash = on
+# Nothing but commits writes WAL out in this test: the WAL writer sleeps
+# long, and no autovacuum or quota refresh commits.
+wal_writer_delay = 10s
+wal_buffers = 4MB
+autovacuum = off
+heliosdb.quota_refresh_interval = 3600000
 });
 $node->start;
 $node->safe_psql('postgres', q{
@@ -53,6 +61,13 @@ sub commit_unstored
 	my ($queued) = $node->safe_psql('postgres',
 		'SELECT queued FROM heliosdb.audit_stats()');
 	cmp_ok($queued, '>=', $n, "records are queued before the $label");
+
+	# Last, $n read-only transactions: their records' WAL messages are
+	# neither flushed nor written when the server goes down.
+	$node->safe_psql('postgres', join("\n",
+		"SET heliosdb.audit_events = 'data_access';",
+		map { "SELECT count(*) FROM items WHERE id = $_;" }
+		  ($first .. $first + $n - 1)));
 	return $blocker;
 }
 
@@ -67,6 +82,19 @@ sub check_all_recovered
 			  WHERE query = 'INSERT INTO items VALUES ($1, $2)'
 				AND result = 'success' AND rows_affected = 1}),
 		"$total|$total", "all $total records present once after the $label");
+	is($node->safe_psql('postgres',
+			q{SELECT count(*), count(DISTINCT request_id)
+			  FROM heliosdb.audit_log
+			  WHERE query = 'SELECT count(*) FROM items WHERE id = $1'
+				AND event_type = 'data_access' AND result = 'success'}),
+		"$total|$total",
+		"all $total records of read-only transactions present once after the $label");
+	my @from_queue = slurp_file($node->logfile) =~
+	  /DETAIL:  (\d+) of them from the queue of an earlier run/g;
+	cmp_ok($from_queue[-1] // 0, '>=', $n,
+		"records that WAL lost were taken from the queue file after the $label");
+	my @files = glob($node->data_dir . '/heliosdb_audit/queues.*');
+	is(scalar(@files), 1, "only the running server's queue file is left after the $label");
 	is($node->safe_psql('postgres',
 			'SELECT ok FROM heliosdb.audit_verify()'),
 		't', "chain intact after the $label");
@@ -92,10 +120,12 @@ $blocker = commit_unstored($n + 1, 'backend crash');
 my $victim = $node->background_psql('postgres');
 my $pid = $victim->query_safe('SELECT pg_backend_pid()');
 kill 'KILL', $pid;
-eval { $blocker->quit };
-eval { $victim->quit };
+# The blocker's session ends with the crash, not before: once it let go
+# of its lock, the writer could store records before the server restarts.
 $node->poll_query_until('postgres', 'SELECT 1', '1')
   or die 'server did not come back after the crash';
+eval { $blocker->quit };
+eval { $victim->quit };
 check_all_recovered(2 * $n, 'backend crash');
 
 # 3. A clean restart loses nothing either, and recovers nothing twice.
@@ -107,6 +137,12 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM heliosdb.audit_log
 		  WHERE query = 'INSERT INTO items VALUES ($1, $2)'}),
 	2 * $n + 1, 'records after a clean restart: each exactly once');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query = 'SELECT count(*) FROM items WHERE id = $1'}),
+	2 * $n, 'records of read-only transactions after a clean restart: each exactly once');
+my @files = glob($node->data_dir . '/heliosdb_audit/queues.*');
+is(scalar(@files), 1, 'the queue file of the stopped server is removed');
 
 $node->stop;
 done_testing();
