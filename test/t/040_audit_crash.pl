@@ -144,5 +144,48 @@ is($node->safe_psql('postgres',
 my @files = glob($node->data_dir . '/heliosdb_audit/queues.*');
 is(scalar(@files), 1, 'the queue file of the stopped server is removed');
 
+# 4. A damaged queue file, as an operating system crash could leave it:
+# the writer warns, stores the records up to the damage and everything
+# WAL holds, and goes on.  A file that is no queue file is left alone.
+$blocker = commit_unstored(2 * $n + 2, 'damaged queue file');
+$node->stop('immediate');
+eval { $blocker->quit };
+my ($queue_file) = glob($node->data_dir . '/heliosdb_audit/queues.*');
+my $image = slurp_file($queue_file);
+my $needle = 'SELECT count(*) FROM items WHERE id = $1';
+my $at = -1;
+$at = index($image, $needle, $at + 1) for 1 .. 10;
+cmp_ok($at, '>', 0, 'the tenth read-only record is in the queue file');
+open(my $fh, '+<', $queue_file) or die "could not open $queue_file: $!";
+binmode $fh;
+seek($fh, $at, 0);
+print $fh 'X';
+close($fh);
+my $stray = $node->data_dir . '/heliosdb_audit/queues.stray';
+open($fh, '>', $stray) or die "could not create $stray: $!";
+print $fh 'not a queue';
+close($fh);
+$node->start;
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush(60000)'),
+	't', 'writer caught up after the damaged queue file');
+my $log = slurp_file($node->logfile);
+like($log, qr/audit queue file "heliosdb_audit\/queues\.[0-9A-F]+" is damaged/,
+	'the damage is reported');
+like($log, qr/ignoring audit queue file "heliosdb_audit\/queues\.stray"/,
+	'the stray file is reported');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query = 'INSERT INTO items VALUES ($1, $2)'}),
+	3 * $n + 1, 'records of writing transactions all come from WAL');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query = 'SELECT count(*) FROM items WHERE id = $1'}),
+	2 * $n + 9, 'read-only records up to the damage are stored');
+is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
+	't', 'chain intact after the damaged queue file');
+ok(-e $stray, 'the stray file is left alone');
+@files = grep { $_ ne $stray } glob($node->data_dir . '/heliosdb_audit/queues.*');
+is(scalar(@files), 1, 'the damaged queue file is removed once read');
+
 $node->stop;
 done_testing();
