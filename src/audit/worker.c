@@ -790,9 +790,11 @@ hdb_audit_worker_main(Datum arg)
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&q->written_cv);
 
+	/* A batch's records fit the first megabyte, kept across resets. */
 	loop_cxt = AllocSetContextCreate(TopMemoryContext,
 									 "heliosdb audit writer loop",
-									 ALLOCSET_DEFAULT_SIZES);
+									 1024 * 1024, 1024 * 1024,
+									 8 * 1024 * 1024);
 	for (;;)
 	{
 		TimestampTz now;
