@@ -226,11 +226,38 @@ static const char *const save_end_sql =
 static const char *const save_lsn_sql =
 "UPDATE heliosdb.audit_state SET stored_lsn = GREATEST(stored_lsn, $1)";
 
+/* Their plans, prepared at first use (run_kept). */
+static SPIPlanPtr chain_end_plan = NULL;
+static SPIPlanPtr save_end_plan = NULL;
+static SPIPlanPtr save_lsn_plan = NULL;
+
 static void
 spi_check(int ret, int expected)
 {
 	if (ret != expected)
 		elog(ERROR, "could not store audit records: SPI error %d", ret);
+}
+
+/*
+ * Run one of the statements above (no NULL arguments) through a plan that
+ * the writer prepares once and keeps: parsing and planning them for every
+ * batch cost more than the statements themselves.
+ */
+static int
+run_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+		 Datum *args)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": SPI error %d", sql,
+				 SPI_result);
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, args, NULL, false, 0);
 }
 
 /*
@@ -275,7 +302,8 @@ insert_rows(Batch *b)
 	bytea	   *hash;
 	uint8		last_hash[HDB_AUDIT_HASH_LEN];
 
-	spi_check(SPI_execute(chain_end_sql, false, 0), SPI_OK_SELECT);
+	spi_check(run_kept(&chain_end_plan, chain_end_sql, 0, NULL, NULL),
+			  SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "heliosdb.audit_state does not have exactly one row");
 	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
@@ -327,8 +355,7 @@ insert_rows(Batch *b)
 	args[1] = PointerGetDatum(hash);
 	argtypes[2] = PG_LSNOID;
 	args[2] = LSNGetDatum(b->max_lsn);
-	spi_check(SPI_execute_with_args(save_end_sql, 3, argtypes, args, NULL,
-									false, 0),
+	spi_check(run_kept(&save_end_plan, save_end_sql, 3, argtypes, args),
 			  SPI_OK_UPDATE);
 }
 
@@ -386,8 +413,8 @@ store_batch(Batch *b)
 			Oid			argtypes[1] = {PG_LSNOID};
 			Datum		args[1] = {LSNGetDatum(b->max_lsn)};
 
-			spi_check(SPI_execute_with_args(save_lsn_sql, 1, argtypes, args,
-											NULL, false, 0),
+			spi_check(run_kept(&save_lsn_plan, save_lsn_sql, 1, argtypes,
+							   args),
 					  SPI_OK_UPDATE);
 		}
 	}
