@@ -523,7 +523,7 @@ static void
 recover_queued(void)
 {
 	ReadLocalXLogPageNoWaitPrivate *priv;
-	XLogReaderState *reader = NULL;
+	XLogReaderState *reader;
 	Batch	   *b;
 	MemoryContext cxt;
 	MemoryContext old;
