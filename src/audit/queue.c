@@ -25,7 +25,8 @@
  * writer of a database reads the rings that earlier runs left in their
  * files (hdb_audit_old_records) and stores the records whose WAL messages
  * did not reach disk; then it forgets its queues there, and the last
- * writer to do so removes the file.
+ * writer to do so removes the file.  The postmaster removes the files that
+ * hold no record when it creates its own.
  *
  * The ring is a byte array used circularly; positions (head, tail) grow
  * forever and are taken modulo the ring size.  See audit_internal.h for
@@ -141,6 +142,8 @@ audit_shmem_attach(void *ptr, bool found)
 					(errcode_for_file_access(),
 					 errmsg("could not create directory \"%s\": %m",
 							AUDIT_QUEUE_DIR)));
+		/* Files of earlier runs that hold no record are of no more use. */
+		hdb_audit_forget_old_queues(InvalidOid);
 		for (;;)
 		{
 			snprintf(path, sizeof(path), "%s/%s%016" INT64_MODIFIER "X",
@@ -576,7 +579,7 @@ map_old_file(const char *name, bool writable, Size *size, int *fd)
 	if (strncmp(name, AUDIT_QUEUE_PREFIX, strlen(AUDIT_QUEUE_PREFIX)) != 0)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/%s", AUDIT_QUEUE_DIR, name);
-	if (strcmp(path, hdb_audit_shared->file) == 0)
+	if (hdb_audit_shared != NULL && strcmp(path, hdb_audit_shared->file) == 0)
 		return NULL;
 	*fd = OpenTransientFile(path, (writable ? O_RDWR : O_RDONLY) | PG_BINARY);
 	if (*fd < 0)
@@ -718,7 +721,8 @@ hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
  * Forget the queues of database dboid in the files of earlier runs, once
  * their records are stored (or the database or the extension is gone), and
  * remove the files that keep no queue of any database.  The file lock
- * keeps two writers from each leaving the file to the other.
+ * keeps two writers from each leaving the file to the other.  The
+ * postmaster calls this with InvalidOid, to remove files only.
  */
 void
 hdb_audit_forget_old_queues(Oid dboid)

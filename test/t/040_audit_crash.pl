@@ -188,4 +188,18 @@ ok(-e $stray, 'the stray file is left alone');
 is(scalar(@files), 1, 'the damaged queue file is removed once read');
 
 $node->stop;
+
+# 5. A server that preloads heliosdb but audits nothing leaves no queue
+# file behind across restarts, clean or not.
+my $idle = PostgreSQL::Test::Cluster->new('audit_idle');
+$idle->init;
+$idle->append_conf('postgresql.conf', "shared_preload_libraries = 'heliosdb'");
+$idle->start;
+$idle->restart;
+$idle->stop('immediate');
+$idle->start;
+@files = glob($idle->data_dir . '/heliosdb_audit/queues.*');
+is(scalar(@files), 1, 'restarts of a server that audits nothing leave one queue file');
+$idle->stop;
+
 done_testing();
