@@ -42,8 +42,8 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
-#include "port/pg_crc32c.h"
 #include "nodes/pg_list.h"
+#include "port/pg_crc32c.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 

@@ -44,7 +44,7 @@
  * The rows of a batch live in a context of their own whose first megabyte
  * is kept from batch to batch.  In the transaction's memory they went back
  * to malloc at every commit, and were mapped and faulted in afresh for the
- * next batch, which cost about a tenth of the writer's time.
+ * next batch, which cost the writer about a third of its time.
  */
 static MemoryContext batch_cxt = NULL;
 
