@@ -128,19 +128,25 @@ eval { $blocker->quit };
 eval { $victim->quit };
 check_all_recovered(2 * $n, 'backend crash');
 
+# The number of stored records of statement $query, as recorded.
+my $insert_query = 'INSERT INTO items VALUES ($1, $2)';
+my $select_query = 'SELECT count(*) FROM items WHERE id = $1';
+sub stored
+{
+	my ($query) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM heliosdb.audit_log WHERE query = '$query'");
+}
+
 # 3. A clean restart loses nothing either, and recovers nothing twice.
 $node->safe_psql('postgres', "INSERT INTO items VALUES (0, 'before restart')");
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush(60000)'),
 	't', 'writer caught up after a clean restart');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE query = 'INSERT INTO items VALUES ($1, $2)'}),
-	2 * $n + 1, 'records after a clean restart: each exactly once');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE query = 'SELECT count(*) FROM items WHERE id = $1'}),
-	2 * $n, 'records of read-only transactions after a clean restart: each exactly once');
+is(stored($insert_query), 2 * $n + 1,
+	'records after a clean restart: each exactly once');
+is(stored($select_query), 2 * $n,
+	'records of read-only transactions after a clean restart: each exactly once');
 my @files = glob($node->data_dir . '/heliosdb_audit/queues.*');
 is(scalar(@files), 1, 'the queue file of the stopped server is removed');
 
@@ -173,14 +179,10 @@ like($log, qr/audit queue file "heliosdb_audit\/queues\.[0-9A-F]+" is damaged/,
 	'the damage is reported');
 like($log, qr/ignoring audit queue file "heliosdb_audit\/queues\.stray"/,
 	'the stray file is reported');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE query = 'INSERT INTO items VALUES ($1, $2)'}),
-	3 * $n + 1, 'records of writing transactions all come from WAL');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE query = 'SELECT count(*) FROM items WHERE id = $1'}),
-	2 * $n + 9, 'read-only records up to the damage are stored');
+is(stored($insert_query), 3 * $n + 1,
+	'records of writing transactions all come from WAL');
+is(stored($select_query), 2 * $n + 9,
+	'read-only records up to the damage are stored');
 is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
 	't', 'chain intact after the damaged queue file');
 ok(-e $stray, 'the stray file is left alone');
