@@ -155,7 +155,7 @@ for workload in $workloads; do
 		# shellcheck disable=SC2086
 		tps[$mode]=$(median ${tps[$mode]})
 		# shellcheck disable=SC2086
-		cpu[$mode]=$(median ${cpu[$mode]})
+		cpu[$mode]=$(printf "%.0f" "$(median ${cpu[$mode]})")
 	done
 	printf '%-12s median: none %9.1f tps | heliosdb %9.1f tps (%.2fx) | pgaudit %9.1f tps (%.2fx)\n' \
 		"$workload" "${tps[none]}" \
