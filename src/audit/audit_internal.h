@@ -135,6 +135,9 @@ typedef struct HdbAuditOldRecord
 	XLogRecPtr	lsn;
 	int			len;
 	char	   *data;
+	const char *file;			/* where it was: the file's name, */
+	int			queue;			/* the queue's index there */
+	uint64		end;			/* and the ring position after it */
 } HdbAuditOldRecord;
 
 /* queue.c */
@@ -159,6 +162,8 @@ extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 extern HdbAuditOldRecord *hdb_audit_old_records(Oid dboid, XLogRecPtr after,
 												int *count);
+extern void hdb_audit_old_stored(Oid dboid, const HdbAuditOldRecord *recs,
+								 int n);
 extern void hdb_audit_forget_old_queues(Oid dboid);
 
 /* How to build and hash rows of the audit_log row type (chain.c). */

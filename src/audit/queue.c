@@ -24,7 +24,8 @@
  * system crash (heliosdb.audit_sync_read_only flushes WAL instead).  The
  * writer of a database reads the rings that earlier runs left in their
  * files (hdb_audit_old_records) and stores the records whose WAL messages
- * did not reach disk; then it forgets its queues there, and the last
+ * did not reach disk, moving those rings' tails past what it stored
+ * (hdb_audit_old_stored); then it forgets its queues there, and the last
  * writer to do so removes the file.  The postmaster removes the files that
  * hold no record when it creates its own.
  *
@@ -653,9 +654,11 @@ hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
 		Size		size;
 		int			fd;
 		HdbAuditShared *old = map_old_file(de->d_name, false, &size, &fd);
+		char	   *file;
 
 		if (old == NULL)
 			continue;
+		file = pstrdup(de->d_name);
 		for (int i = 0; i < old->num_queues; i++)
 		{
 			HdbAuditQueue *q = queue_at(old, i);
@@ -698,6 +701,9 @@ hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
 				recs[n].lsn = e.lsn;
 				recs[n].len = e.len;
 				recs[n].data = data;
+				recs[n].file = file;
+				recs[n].queue = i;
+				recs[n].end = pos;
 				n++;
 			}
 			if (pos < q->head)
@@ -715,6 +721,43 @@ hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
 	qsort(recs, n, sizeof(HdbAuditOldRecord), old_record_cmp);
 	*count = n;
 	return recs;
+}
+
+/*
+ * Records recs[0..n) of database dboid, taken from the rings of earlier
+ * runs, are stored (durably) or found in WAL: move their queues' tails
+ * past them, so that a writer that fails before it forgets those queues
+ * does not store them a second time.
+ */
+void
+hdb_audit_old_stored(Oid dboid, const HdbAuditOldRecord *recs, int n)
+{
+	int			i = 0;
+
+	while (i < n)
+	{
+		const char *file = recs[i].file;
+		Size		size;
+		int			fd;
+		HdbAuditShared *old = map_old_file(file, true, &size, &fd);
+
+		for (; i < n && recs[i].file == file; i++)
+		{
+			HdbAuditQueue *q;
+
+			if (old == NULL || recs[i].queue >= old->num_queues)
+				continue;
+			q = queue_at(old, recs[i].queue);
+			if (q->dboid == dboid && recs[i].end > q->tail &&
+				recs[i].end <= q->head)
+				q->tail = recs[i].end;
+		}
+		if (old != NULL)
+		{
+			munmap(old, size);
+			CloseTransientFile(fd);
+		}
+	}
 }
 
 /*

@@ -486,23 +486,50 @@ retire(void)
 	proc_exit(0);
 }
 
+/*
+ * Recovery's progress through the records of earlier runs' rings: the
+ * first "passed" have been added to a batch or found in WAL, the first
+ * "marked" of those are marked stored in their files.
+ */
+typedef struct RingProgress
+{
+	HdbAuditOldRecord *recs;
+	int			passed;
+	int			marked;
+} RingProgress;
+
+/*
+ * Store a recovery batch; then, once its commit is on disk (the writer's
+ * commits do not wait for that), mark the ring records it took or passed.
+ */
+static void
+recovery_store(Batch *b, MemoryContext cxt, RingProgress *rp)
+{
+	if (b->n > 0 && !store_batch(b))
+		retire();
+	b->n = 0;
+	b->max_lsn = InvalidXLogRecPtr;
+	MemoryContextReset(cxt);
+	if (rp->passed > rp->marked)
+	{
+		XLogFlush(XactLastCommitEnd);
+		hdb_audit_old_stored(MyDatabaseId, rp->recs + rp->marked,
+							 rp->passed - rp->marked);
+		rp->marked = rp->passed;
+	}
+}
+
 /* Add a record to a recovery batch, storing the batch when it is full. */
 static void
-recovery_add(Batch *b, MemoryContext cxt, const char *data, int len,
-			 XLogRecPtr lsn)
+recovery_add(Batch *b, MemoryContext cxt, RingProgress *rp,
+			 const char *data, int len, XLogRecPtr lsn)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
 	batch_add(b, data, len, lsn);
 	MemoryContextSwitchTo(old);
 	if (b->n == BATCH_RECORDS)
-	{
-		if (!store_batch(b))
-			retire();
-		b->n = 0;
-		b->max_lsn = InvalidXLogRecPtr;
-		MemoryContextReset(cxt);
-	}
+		recovery_store(b, cxt, rp);
 }
 
 /*
@@ -533,7 +560,7 @@ recover_queued(void)
 	int			from_ring = 0;
 	HdbAuditOldRecord *ring;
 	int			nring;
-	int			next = 0;
+	RingProgress rp = {NULL, 0, 0};
 
 	if (XLogRecPtrIsInvalid(stored_lsn))
 		return;
@@ -545,6 +572,7 @@ recover_queued(void)
 	cxt = AllocSetContextCreate(TopMemoryContext, "heliosdb audit recovery batch",
 								ALLOCSET_DEFAULT_SIZES);
 	ring = hdb_audit_old_records(MyDatabaseId, stored_lsn, &nring);
+	rp.recs = ring;
 
 	priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
 	reader = XLogReaderAllocate(wal_segment_size, NULL,
@@ -585,21 +613,22 @@ recover_queued(void)
 			}
 
 			/* Ring records this record's start passes or reaches. */
-			while (next < nring && ring[next].start <= reader->ReadRecPtr)
+			while (rp.passed < nring &&
+				   ring[rp.passed].start <= reader->ReadRecPtr)
 			{
-				HdbAuditOldRecord *r = &ring[next++];
+				HdbAuditOldRecord *r = &ring[rp.passed++];
 
 				if (m != NULL && r->start == reader->ReadRecPtr &&
 					r->len == m->message_size &&
 					memcmp(r->data, m->message + m->prefix_size, r->len) == 0)
 					continue;	/* the same message, stored below */
-				recovery_add(b, cxt, r->data, r->len, InvalidXLogRecPtr);
+				recovery_add(b, cxt, &rp, r->data, r->len, InvalidXLogRecPtr);
 				from_ring++;
 			}
 
 			if (m != NULL && reader->EndRecPtr > stored_lsn)
 			{
-				recovery_add(b, cxt, m->message + m->prefix_size,
+				recovery_add(b, cxt, &rp, m->message + m->prefix_size,
 							 m->message_size, reader->EndRecPtr);
 				recovered++;
 			}
@@ -607,24 +636,19 @@ recover_queued(void)
 		}
 	}
 	/* What WAL never reached. */
-	for (; next < nring; next++)
+	while (rp.passed < nring)
 	{
-		recovery_add(b, cxt, ring[next].data, ring[next].len,
-					 InvalidXLogRecPtr);
+		HdbAuditOldRecord *r = &ring[rp.passed++];
+
+		recovery_add(b, cxt, &rp, r->data, r->len, InvalidXLogRecPtr);
 		from_ring++;
 	}
-	if (b->n > 0 && !store_batch(b))
-		retire();
+	recovery_store(b, cxt, &rp);
 	XLogReaderFree(reader);
 	MemoryContextDelete(cxt);
 	MemoryContextDelete(MemoryContextSwitchTo(old));
 
-	/*
-	 * The rings of earlier runs can go once what was taken from them is
-	 * durable: the writer's own commits do not wait for a flush.
-	 */
-	if (nring > 0)
-		XLogFlush(XactLastCommitEnd);
+	/* The rings of earlier runs hold nothing more for this database. */
 	hdb_audit_forget_old_queues(MyDatabaseId);
 
 	recovered += from_ring;

@@ -189,9 +189,50 @@ ok(-e $stray, 'the stray file is left alone');
 @files = grep { $_ ne $stray } glob($node->data_dir . '/heliosdb_audit/queues.*');
 is(scalar(@files), 1, 'the damaged queue file is removed once read');
 
+# 5. The writer fails while it stores records taken from a crashed
+# server's queue file, after it stored a first batch of them: its next
+# attempt stores the others, and none twice.  A trigger makes the 600th
+# of 700 such records fail once (the writer stores 500 per batch).
+my $many = 700;
+$node->safe_psql('postgres', q{
+	CREATE SEQUENCE audit_rows_seen;
+	CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF NEW.query = 'SELECT count(*) FROM items WHERE id = $1' AND
+		   nextval('audit_rows_seen') = 600 THEN
+			RAISE EXCEPTION 'audit writer made to fail once';
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER fail_once BEFORE INSERT ON heliosdb.audit_log
+		FOR EACH ROW EXECUTE FUNCTION fail_once();
+});
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush(60000)'),
+	't', 'writer caught up before the crash');
+$blocker = $node->background_psql('postgres');
+$blocker->query_safe(
+	'BEGIN; LOCK heliosdb.audit_state IN ACCESS EXCLUSIVE MODE');
+$node->safe_psql('postgres', join("\n",
+	"SET heliosdb.audit_events = 'data_access';",
+	map { "SELECT count(*) FROM items WHERE id = $_;" } (1 .. $many)));
+$node->stop('immediate');
+eval { $blocker->quit };
+$node->start;
+$node->poll_query_until('postgres',
+	"SELECT count(*) FROM heliosdb.audit_log WHERE query = '$select_query'",
+	2 * $n + 9 + $many)
+  or diag('read-only records stored: ' . stored($select_query));
+like(slurp_file($node->logfile), qr/audit writer made to fail once/,
+	'the writer failed once while storing them');
+is(stored($select_query), 2 * $n + 9 + $many,
+	'records taken from the queue file are stored once across the failure');
+is($node->safe_psql('postgres', 'SELECT ok FROM heliosdb.audit_verify()'),
+	't', 'chain intact after the failure');
+$node->safe_psql('postgres', 'DROP TRIGGER fail_once ON heliosdb.audit_log');
+
 $node->stop;
 
-# 5. A server that preloads heliosdb but audits nothing leaves no queue
+# 6. A server that preloads heliosdb but audits nothing leaves no queue
 # file behind across restarts, clean or not.
 my $idle = PostgreSQL::Test::Cluster->new('audit_idle');
 $idle->init;
