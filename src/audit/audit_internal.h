@@ -131,8 +131,7 @@ typedef struct HdbAuditRingEntry
 /* A record read back from the queue file of an earlier run. */
 typedef struct HdbAuditOldRecord
 {
-	XLogRecPtr	start;
-	XLogRecPtr	lsn;
+	XLogRecPtr	start;			/* start of its WAL message */
 	int			len;
 	char	   *data;
 	const char *file;			/* where it was: the file's name, */

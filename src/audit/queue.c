@@ -698,7 +698,6 @@ hdb_audit_old_records(Oid dboid, XLogRecPtr after, int *count)
 					recs = repalloc(recs, cap * sizeof(HdbAuditOldRecord));
 				}
 				recs[n].start = e.start;
-				recs[n].lsn = e.lsn;
 				recs[n].len = e.len;
 				recs[n].data = data;
 				recs[n].file = file;
