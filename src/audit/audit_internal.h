@@ -45,6 +45,7 @@
 #include "nodes/pg_list.h"
 #include "port/pg_crc32c.h"
 #include "storage/condition_variable.h"
+#include "storage/lockdefs.h"
 #include "storage/lwlock.h"
 
 #include "audit/hdb_audit.h"
@@ -157,6 +158,7 @@ extern void hdb_audit_release_database(Oid dboid);
 extern void hdb_audit_register_launcher(void);
 extern bool hdb_audit_my_queue_retired(void);
 extern void hdb_audit_unretire(Oid dboid);
+extern bool hdb_audit_lock_extension_lifecycle(LOCKMODE mode, bool dontWait);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 extern HdbAuditOldRecord *hdb_audit_old_records(Oid dboid, XLogRecPtr after,

@@ -1079,6 +1079,8 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, DropdbStmt))
 		hdb_audit_release_database(get_database_oid(((DropdbStmt *) parsetree)->dbname,
 													true));
+	if (is_heliosdb_extension_stmt(parsetree))
+		(void) hdb_audit_lock_extension_lifecycle(ExclusiveLock, false);
 	if (drops_heliosdb(parsetree))
 		lock_out_writer();
 

@@ -51,6 +51,7 @@
 #include "replication/slot.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/timestamp.h"
@@ -58,6 +59,10 @@
 
 #include "audit/audit_internal.h"
 #include "common/hdb_common.h"
+
+/* The tag of hdb_audit_lock_extension_lifecycle's lock ("hdb" and 'L'). */
+#define HDB_LIFECYCLE_LOCK_KEY		0x686462
+#define HDB_LIFECYCLE_LOCK_CLASS	0x4c
 
 #define AUDIT_SHMEM_NAME "heliosdb_audit"
 
@@ -563,6 +568,26 @@ hdb_audit_unretire(Oid dboid)
 	LWLockAcquire(hdb_audit_queue_lock(qi), LW_EXCLUSIVE);
 	hdb_audit_queue_get(qi)->retired = false;
 	LWLockRelease(hdb_audit_queue_lock(qi));
+}
+
+/*
+ * The lock that CREATE and DROP EXTENSION heliosdb hold until their
+ * transaction ends (ExclusiveLock), and that a writer takes (ShareLock)
+ * before it concludes, from a snapshot without the extension, that the
+ * extension was dropped: a writer launched by a record of the transaction
+ * that creates the extension does not see the extension yet.  It is an
+ * advisory lock of the database, with a fourth tag field that the SQL
+ * advisory lock functions never use (they use 1 and 2).  Returns false
+ * when dontWait is set and the lock is not free.
+ */
+bool
+hdb_audit_lock_extension_lifecycle(LOCKMODE mode, bool dontWait)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, HDB_LIFECYCLE_LOCK_KEY, 0,
+						 HDB_LIFECYCLE_LOCK_CLASS);
+	return LockAcquire(&tag, mode, false, dontWait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 /*

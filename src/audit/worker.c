@@ -458,20 +458,51 @@ batch_add(Batch *b, const char *data, int len, XLogRecPtr lsn)
 		b->max_lsn = lsn;
 }
 
-/* Stop for good: the extension was dropped from this database. */
+/*
+ * Stop for good: the extension was dropped from this database.
+ *
+ * The snapshot that missed the extension may be older than a CREATE
+ * EXTENSION heliosdb, such as the one whose records launched this writer.
+ * So look again, with a snapshot taken under the lock that CREATE and DROP
+ * EXTENSION hold until they end, and keep that lock while the queue is
+ * marked retired, so that a CREATE EXTENSION can only unretire it after.
+ * While one of them runs, or when the extension is there after all, exit
+ * with status 1 instead: the postmaster starts the writer again a second
+ * later, and the queued records wait for it.
+ */
 static void
 retire(void)
 {
 	HdbAuditQueue *q = hdb_audit_queue_get(my_qi);
 	LWLock	   *lock = hdb_audit_queue_lock(my_qi);
 	char		name[NAMEDATALEN];
+	bool		dropped;
 
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	q->retired = true;
-	q->dropped += q->enqueued - q->written;
-	q->written = q->enqueued;
-	q->tail = q->head;
-	LWLockRelease(lock);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	dropped = hdb_audit_lock_extension_lifecycle(ShareLock, true);
+	if (dropped)
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		dropped = !extension_installed();
+		PopActiveSnapshot();
+	}
+	if (dropped)
+	{
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		q->retired = true;
+		q->dropped += q->enqueued - q->written;
+		q->written = q->enqueued;
+		q->tail = q->head;
+		LWLockRelease(lock);
+	}
+	CommitTransactionCommand();
+	if (!dropped)
+	{
+		ereport(DEBUG1,
+				(errmsg("heliosdb audit writer restarts: the extension is being created or dropped")));
+		proc_exit(1);
+	}
 	ConditionVariableBroadcast(&q->space_cv);
 
 	/* Drop the slot, whether this writer had acquired it yet or not. */

@@ -143,5 +143,36 @@ is($node->safe_psql('postgres',
 		  WHERE action = 'INSERT' AND resource = 'public.notes'}),
 	'1', 'statements are audited again');
 
+# A writer started by a CREATE EXTENSION that has not committed yet (its
+# own record starts one) finds no extension in its snapshot.  It must wait
+# for the creation to end rather than take the database for one whose
+# extension was dropped: that would drop the queued records and leave
+# every later session looking the extension up at each statement.
+$node->safe_psql('postgres', 'DROP EXTENSION heliosdb');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity
+		  WHERE backend_type = 'heliosdb audit writer'}),
+	'writer stopped after the second DROP EXTENSION');
+my $log_offset = -s $node->logfile;
+# (A backend launches a writer at most once a second.)
+$node->safe_psql('postgres', q{
+	SELECT pg_sleep(1.1);
+	SET heliosdb.audit_events = 'all';
+	BEGIN;
+	CREATE EXTENSION heliosdb;
+	SELECT 'queued before the commit';
+	SELECT pg_sleep(2);
+	COMMIT;
+});
+$node->safe_psql('postgres', "INSERT INTO notes VALUES (8, 'after a slow create')");
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'writer caught up after a slow CREATE EXTENSION');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query LIKE 'SELECT $1%'}),
+	'1', 'the record of a statement after CREATE EXTENSION is stored');
+unlike(slurp_file($node->logfile, $log_offset),
+	qr/audit writer stops/, 'the writer did not stop during the creation');
+
 $node->stop;
 done_testing();
