@@ -12,9 +12,11 @@
  *	- AES-256 runs on four counter blocks at a time (two for the last ones),
  *	  so that the latencies of their AESENC instructions overlap; the first
  *	  batch also encrypts J0 for the tag.
- *	- GHASH multiplies with PCLMULQDQ, four blocks at a time by the powers
- *	  H^4 .. H, and reduces each sum of four products once, modulo
- *	  x^128 + x^7 + x^2 + x + 1, with two more multiplications.
+ *	- GHASH multiplies with PCLMULQDQ, eight blocks at a time by the
+ *	  powers H^8 .. H (three multiplications a block, Karatsuba's way), and
+ *	  reduces each sum of products once, modulo x^128 + x^7 + x^2 + x + 1,
+ *	  with three more: a row of up to 96 bytes, with an AAD of up to 16
+ *	  and the lengths block, is one sum.
  * aead.c uses it only when the CPU has these instructions, and checks it
  * against OpenSSL's EVP AES-256-GCM with known answers before the first
  * use in each process.
@@ -168,14 +170,27 @@ typedef struct Product
 	__m128i		hi;				/* bits 128-255 */
 } Product;
 
-/* Add the carry-less product a * h into p. */
+/*
+ * Add the carry-less product a * h into p, with Karatsuba's three
+ * multiplications: hh holds the two halves of h XORed (in its low half),
+ * and the middle term is (a0 + a1)(h0 + h1), from which reduce() takes
+ * the sums of the outer terms, once for all the products added.
+ */
 static inline FAST_TARGET void
-clmul_add(Product *p, __m128i a, __m128i h)
+clmul_add(Product *p, __m128i a, __m128i h, __m128i hh)
 {
+	__m128i		ah = _mm_xor_si128(a, _mm_shuffle_epi32(a, 0x4e));
+
 	p->lo = _mm_xor_si128(p->lo, _mm_clmulepi64_si128(a, h, 0x00));
 	p->hi = _mm_xor_si128(p->hi, _mm_clmulepi64_si128(a, h, 0x11));
-	p->mid = _mm_xor_si128(p->mid, _mm_clmulepi64_si128(a, h, 0x01));
-	p->mid = _mm_xor_si128(p->mid, _mm_clmulepi64_si128(a, h, 0x10));
+	p->mid = _mm_xor_si128(p->mid, _mm_clmulepi64_si128(ah, hh, 0x00));
+}
+
+/* The halves of h XORed, in the low half of the result. */
+static inline FAST_TARGET __m128i
+halves(__m128i h)
+{
+	return _mm_xor_si128(h, _mm_shuffle_epi32(h, 0x4e));
 }
 
 /* The field element a sum of products stands for. */
@@ -183,8 +198,9 @@ static inline FAST_TARGET __m128i
 reduce(const Product *p)
 {
 	const __m128i c = _mm_set_epi64x(0, (int64) UINT64CONST(0xc200000000000000));
-	__m128i		u = _mm_xor_si128(p->hi, _mm_srli_si128(p->mid, 8));
-	__m128i		d = _mm_xor_si128(p->lo, _mm_slli_si128(p->mid, 8));
+	__m128i		mid = _mm_xor_si128(p->mid, _mm_xor_si128(p->lo, p->hi));
+	__m128i		u = _mm_xor_si128(p->hi, _mm_srli_si128(mid, 8));
+	__m128i		d = _mm_xor_si128(p->lo, _mm_slli_si128(mid, 8));
 	__m128i		dlo_c = _mm_clmulepi64_si128(d, c, 0x00);
 	__m128i		dhi_c = _mm_clmulepi64_si128(d, c, 0x01);
 	__m128i		fell;
@@ -206,21 +222,23 @@ gf_mul(__m128i a, __m128i h)
 	Product		p;
 
 	p.lo = p.mid = p.hi = _mm_setzero_si128();
-	clmul_add(&p, a, h);
+	clmul_add(&p, a, h, halves(h));
 	return reduce(&p);
 }
 
 /*
- * GHASH over a stream of blocks, four at a time:
+ * GHASH over a stream of blocks, HDB_GHASH_STRIDE at a time: for four,
  * ((((x + b1) H + b2) H + b3) H + b4) H = (x + b1) H^4 + b2 H^3 + b3 H^2 +
- * b4 H, four independent products and one reduction rather than a chain
- * of four multiplications.
+ * b4 H, independent products and one reduction rather than a chain of
+ * multiplications.  A row of up to 96 bytes (with an AAD of up to 16 and
+ * the lengths block) takes a single reduction.
  */
 typedef struct Ghash
 {
 	const HdbFastGcm *g;
 	__m128i		x;				/* the hash of the blocks folded in */
-	__m128i		pending[4];		/* byte-reversed blocks not yet in x */
+	__m128i		pending[HDB_GHASH_STRIDE];	/* byte-reversed blocks not yet
+											 * in x */
 	int			n;
 } Ghash;
 
@@ -235,8 +253,13 @@ ghash_fold(Ghash *s)
 	p.lo = p.mid = p.hi = _mm_setzero_si128();
 	s->pending[0] = _mm_xor_si128(s->pending[0], s->x);
 	for (i = 0; i < s->n; i++)
+	{
+		int			k = s->n - 1 - i;
+
 		clmul_add(&p, s->pending[i],
-				  _mm_loadu_si128((const __m128i *) s->g->hash_powers[s->n - 1 - i]));
+				  _mm_loadu_si128((const __m128i *) s->g->hash_powers[k]),
+				  _mm_loadu_si128((const __m128i *) s->g->hash_halves[k]));
+	}
 	s->x = reduce(&p);
 	s->n = 0;
 }
@@ -246,7 +269,7 @@ static inline FAST_TARGET void
 ghash_block(Ghash *s, __m128i block)
 {
 	s->pending[s->n++] = block;
-	if (s->n == 4)
+	if (s->n == HDB_GHASH_STRIDE)
 		ghash_fold(s);
 }
 
@@ -377,11 +400,13 @@ hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key)
 		h[0] = _mm_set_epi64x((int64) hi, (int64) lo);
 	}
 	_mm_storeu_si128((__m128i *) g->hash_powers[0], h[0]);
-	for (i = 1; i < 4; i++)
+	_mm_storeu_si128((__m128i *) g->hash_halves[0], halves(h[0]));
+	for (i = 1; i < HDB_GHASH_STRIDE; i++)
 	{
 		h[1] = gf_mul(_mm_loadu_si128((const __m128i *) g->hash_powers[i - 1]),
 					  h[0]);
 		_mm_storeu_si128((__m128i *) g->hash_powers[i], h[1]);
+		_mm_storeu_si128((__m128i *) g->hash_halves[i], halves(h[1]));
 	}
 	explicit_bzero(h, sizeof(h));
 }

@@ -10,6 +10,9 @@
 #ifndef HDB_GCM_FAST_H
 #define HDB_GCM_FAST_H
 
+/* GHASH takes this many blocks per reduction (gcm_fast.c). */
+#define HDB_GHASH_STRIDE 8
+
 /*
  * The expanded key of one data key: AES-256 round keys and powers of the
  * GHASH key H = AES(0^128).
@@ -17,7 +20,8 @@
 typedef struct HdbFastGcm
 {
 	uint8		round_keys[15][16];
-	uint8		hash_powers[4][16];	/* H^k * x^-1, k = 1..4, byte-reversed */
+	uint8		hash_powers[HDB_GHASH_STRIDE][16];	/* H^k * x^-1, k = 1.., byte-reversed */
+	uint8		hash_halves[HDB_GHASH_STRIDE][16];	/* their two halves XORed */
 } HdbFastGcm;
 
 extern bool hdb_fast_gcm_available(void);
