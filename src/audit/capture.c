@@ -58,6 +58,9 @@
 
 bool		hdb_audit_in_worker = false;
 
+/* Statements of this process are left out (hdb_audit_ignore_statements). */
+static bool statements_ignored = false;
+
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -190,6 +193,28 @@ capturing(void)
 	if (extension_present != 1)
 		return false;
 	return !role_excluded();
+}
+
+/*
+ * Whether the statements of this backend are audited now: as capturing(),
+ * unless this process is one of heliosdb's own background workers.
+ */
+static bool
+capturing_statements(void)
+{
+	return !statements_ignored && capturing();
+}
+
+/*
+ * Leave the statements of this process out of the audit trail: for
+ * heliosdb's own background workers, whose queries are housekeeping
+ * rather than anyone's action.  Events they report with hdb_audit_event()
+ * are still recorded.
+ */
+void
+hdb_audit_ignore_statements(void)
+{
+	statements_ignored = true;
 }
 
 static MemoryContext
@@ -708,7 +733,7 @@ audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	AuditQuery *aq = NULL;
 
 	if (nesting_level == 0 && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-		capturing())
+		capturing_statements())
 	{
 		PlannedStmt *pstmt = queryDesc->plannedstmt;
 		const char *admin;
@@ -1064,9 +1089,10 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, CopyStmt))
 		level = LOGSTMT_MOD;
 
-	audited = nesting_level == 0 && level != LOGSTMT_ALL && capturing();
+	audited = nesting_level == 0 && level != LOGSTMT_ALL &&
+		capturing_statements();
 	nests = nesting_level > 0 || level != LOGSTMT_ALL;
-	if (nesting_level == 0 && capturing())
+	if (nesting_level == 0 && capturing_statements())
 		hdb_audit_login_emit();
 	if (audited)
 	{
@@ -1190,7 +1216,7 @@ audit_emit_log(ErrorData *edata)
 		(edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
 		 is_quota_error(edata->sqlerrcode)) &&
 		debug_query_string != NULL &&
-		hdb_audit_event_enabled(type) && capturing())
+		hdb_audit_event_enabled(type) && capturing_statements())
 	{
 		MemoryContext old = MemoryContextSwitchTo(get_audit_cxt());
 		HdbAuditRecord rec;

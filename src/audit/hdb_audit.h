@@ -82,4 +82,7 @@ extern void hdb_audit_event(HdbAuditEventType type, const char *action,
 /* Queue a fully built record (no-op when auditing is off here). */
 extern void hdb_audit_submit(const HdbAuditRecord *rec);
 
+/* Leave this process's statements out: for heliosdb's own workers. */
+extern void hdb_audit_ignore_statements(void);
+
 #endif							/* HDB_AUDIT_H */

@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "audit/hdb_audit.h"
 #include "quota/quota_internal.h"
 
 PGDLLEXPORT void hdb_quota_worker_main(Datum main_arg);
@@ -86,6 +87,8 @@ hdb_quota_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(hdb_quota_database, NULL, 0);
 	pgstat_report_appname("heliosdb quota worker");
+	/* its refreshes are housekeeping, not anyone's data access */
+	hdb_audit_ignore_statements();
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext,
 									 "heliosdb quota worker loop",

@@ -1,7 +1,8 @@
 # The quota worker refreshes tenant storage usage of heliosdb.quota_database
 # on its own, every heliosdb.quota_refresh_interval, so that quotas are
 # enforced without anyone calling quota_refresh(); it comes back after a
-# restart, and picks up a new interval on reload.
+# restart, and picks up a new interval on reload.  Its own queries are not
+# audited.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -14,6 +15,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'heliosdb'
 heliosdb.quota_database = 'postgres'
 heliosdb.quota_refresh_interval = '200ms'
+heliosdb.audit_events = 'all'
 });
 $node->start;
 
@@ -73,6 +75,19 @@ $node->safe_psql('postgres', 'SELECT heliosdb.quota_refresh()');
 isnt($node->safe_psql('postgres',
 		q{SELECT refreshed_at FROM heliosdb.tenant_usage WHERE tenant = 'w1'}),
 	$before, 'quota_refresh() refreshes on demand');
+
+# The worker's refreshes are housekeeping: with every event type audited,
+# they leave no record, while a session's quota_refresh() does.
+is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
+	'audit writer caught up');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query LIKE '%_quota_usage()%'}),
+	'0', 'no audit record of the worker\'s refreshes');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE query = 'SELECT heliosdb.quota_refresh()'}),
+	'1', 'a session\'s quota_refresh() is recorded');
 
 # An empty heliosdb.quota_database runs no worker.
 $node->append_conf('postgresql.conf', "heliosdb.quota_database = ''");
