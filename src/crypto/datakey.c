@@ -65,6 +65,9 @@ typedef struct KeyCacheEntry
 {
 	int32		key_id;			/* hash key */
 	HdbDataKey	key;
+	/* the key as stored, for the workers of parallel scans */
+	uint8		wrapped[HDB_WRAPPED_LEN];
+	char		check[HDB_KEY_CHECK_HEX + 1];
 } KeyCacheEntry;
 
 static HTAB *key_cache = NULL;
@@ -227,9 +230,13 @@ key_spi_read(const char *query, Oid argtype, Datum arg)
 			 SPI_result_code_string(rc));
 }
 
-/* Put an unwrapped key into the cache; raw is wiped by the caller. */
+/*
+ * Put an unwrapped key into the cache, with its wrapped form and master key
+ * check value; raw is wiped by the caller.
+ */
 static HdbDataKey *
-cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw)
+cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw,
+		  const uint8 *wrapped, const char *check)
 {
 	KeyCacheEntry *e;
 	bool		found;
@@ -244,7 +251,60 @@ cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw)
 	e->key.relid = relid;
 	e->key.version = version;
 	e->key.cipher = cipher;
+	memcpy(e->wrapped, wrapped, HDB_WRAPPED_LEN);
+	strlcpy(e->check, check, sizeof(e->check));
 	return &e->key;
+}
+
+/*
+ * Unwrap data key key_id of table relid into raw with the keyring's master
+ * key.  The key check values matter only when that fails: during a master
+ * key rotation the data key may still be wrapped by the previous master
+ * key, and otherwise they tell a wrong master key from a damaged wrapped
+ * key.  (Computing one first cost every new backend about a millisecond,
+ * and a parallel worker more: OpenSSL's first digest in the process.)
+ * When the key does not unwrap: fails with XX001, or with report false
+ * returns false.
+ */
+static bool
+unwrap_data_key(int32 key_id, Oid relid, const uint8 *wrapped,
+				const char *check, uint8 *raw, bool report)
+{
+	uint8		master[HDB_KEY_LEN];
+	char		mcheck[HDB_KEY_CHECK_HEX + 1];
+	bool		right_master = true;
+	bool		ok;
+
+	hdb_keyring_read(master);
+	ok = hdb_unwrap_key(master, key_id, wrapped, raw);
+	if (!ok)
+	{
+		hdb_master_key_check(master, mcheck);
+		right_master = strcmp(mcheck, check) == 0;
+		explicit_bzero(master, sizeof(master));
+		if (!right_master && hdb_keyring_read_previous(master))
+		{
+			hdb_master_key_check(master, mcheck);
+			right_master = strcmp(mcheck, check) == 0;
+			if (right_master)
+				ok = hdb_unwrap_key(master, key_id, wrapped, raw);
+		}
+	}
+	explicit_bzero(master, sizeof(master));
+	if (ok || !report)
+		return ok;
+	if (!right_master)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the configured master key did not wrap data key %d of table %u",
+						key_id, relid),
+				 errdetail("The key check value of the keyring's master key differs from the one stored with the data key."),
+				 errhint("Configure the master key that encrypted this table in heliosdb.keyring.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("could not unwrap data key %d of table %u", key_id, relid),
+			 errdetail("The wrapped key failed authentication under the configured master key.")));
+	return false;				/* keep the compiler quiet */
 }
 
 /*
@@ -262,11 +322,8 @@ hdb_datakey_lookup(int32 key_id)
 	bytea	   *wrapped;
 	char	   *check;
 	bool		isnull;
-	uint8		master[HDB_KEY_LEN];
 	uint8		raw[HDB_KEY_LEN];
-	char		mcheck[HDB_KEY_CHECK_HEX + 1];
 	HdbDataKey *key;
-	bool		ok;
 
 	if (last_key != NULL && last_key->key_id == key_id)
 		return last_key;
@@ -294,39 +351,12 @@ hdb_datakey_lookup(int32 key_id)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("wrapped data key %d has a wrong length", key_id)));
 
-	hdb_keyring_read(master);
-	hdb_master_key_check(master, mcheck);
-	if (strcmp(mcheck, check) != 0)
-	{
-		/* during a master key rotation, keys not yet re-wrapped */
-		bool		previous;
-
-		explicit_bzero(master, sizeof(master));
-		previous = hdb_keyring_read_previous(master);
-		if (previous)
-			hdb_master_key_check(master, mcheck);
-		if (!previous || strcmp(mcheck, check) != 0)
-		{
-			explicit_bzero(master, sizeof(master));
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the configured master key did not wrap data key %d of table %u",
-							key_id, relid),
-					 errdetail("The key check value of the keyring's master key differs from the one stored with the data key."),
-					 errhint("Configure the master key that encrypted this table in heliosdb.keyring.")));
-		}
-	}
-	ok = hdb_unwrap_key(master, key_id,
-						(uint8 *) VARDATA_ANY(wrapped), raw);
-	explicit_bzero(master, sizeof(master));
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not unwrap data key %d of table %u", key_id, relid),
-				 errdetail("The wrapped key failed authentication under the configured master key.")));
+	(void) unwrap_data_key(key_id, relid, (uint8 *) VARDATA_ANY(wrapped),
+						   check, raw, true);
 	PG_TRY();
 	{
-		key = cache_key(key_id, relid, version, raw);
+		key = cache_key(key_id, relid, version, raw,
+						(uint8 *) VARDATA_ANY(wrapped), check);
 	}
 	PG_FINALLY();
 	{
@@ -335,6 +365,76 @@ hdb_datakey_lookup(int32 key_id)
 	PG_END_TRY();
 	key_spi_end(save_userid, save_sec);
 	return last_key = key;
+}
+
+/*
+ * What the leader of a parallel scan of rel hands its workers: the data key
+ * its rows are most likely sealed with (the table's current key as far as
+ * this backend knows, or the newest one it has used), wrapped.  Only what
+ * is cached is shared, since this runs in parallel mode; key_id 0 means
+ * none.  The wrapped form may be out of date after a master key rotation:
+ * a worker that cannot unwrap it reads the key table instead.
+ */
+void
+hdb_datakey_share(Relation rel, HdbSharedKey *shared)
+{
+	Oid			owner = hdb_datakey_owner(rel);
+	KeyCacheEntry *best = NULL;
+	TableKeyEntry *te;
+
+	memset(shared, 0, sizeof(HdbSharedKey));
+	if (key_cache == NULL)
+		return;
+	te = hash_search(table_keys, &owner, HASH_FIND, NULL);
+	if (te != NULL)
+		best = hash_search(key_cache, &te->key_id, HASH_FIND, NULL);
+	if (best == NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		KeyCacheEntry *e;
+
+		hash_seq_init(&seq, key_cache);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->key.relid == owner &&
+				(best == NULL || e->key.version > best->key.version))
+				best = e;
+	}
+	if (best == NULL)
+		return;
+	shared->key_id = best->key_id;
+	shared->relid = best->key.relid;
+	shared->version = best->key.version;
+	memcpy(shared->wrapped, best->wrapped, HDB_WRAPPED_LEN);
+	strlcpy(shared->check, best->check, sizeof(shared->check));
+}
+
+/*
+ * In a parallel worker: cache the key its leader shared, unless it does not
+ * unwrap (the worker then reads the key table when a row needs the key).
+ */
+void
+hdb_datakey_adopt(const HdbSharedKey *shared)
+{
+	uint8		raw[HDB_KEY_LEN];
+
+	if (shared->key_id == 0)
+		return;
+	create_caches();
+	if (hash_search(key_cache, &shared->key_id, HASH_FIND, NULL) != NULL)
+		return;
+	if (!unwrap_data_key(shared->key_id, shared->relid, shared->wrapped,
+						 shared->check, raw, false))
+		return;
+	PG_TRY();
+	{
+		cache_key(shared->key_id, shared->relid, shared->version, raw,
+				  shared->wrapped, shared->check);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(raw, sizeof(raw));
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -396,7 +496,7 @@ hdb_datakey_create(Oid relid)
 		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1,
 											  &isnull));
-		cache_key(key_id, relid, version, raw);
+		cache_key(key_id, relid, version, raw, wrapped, mcheck);
 	}
 	PG_FINALLY();
 	{

@@ -62,11 +62,27 @@ extern void hdb_master_key_check(const uint8 *master, char *hex);
 #define HDB_WRAPPED_LEN		(HDB_NONCE_LEN + HDB_KEY_LEN + HDB_TAG_LEN)
 #define HDB_KEY_CHECK_HEX	16	/* hex digits of the master key check */
 
+/*
+ * A data key as the leader of a parallel scan hands it to its workers:
+ * wrapped, so that no key in the clear goes into shared memory, and sparing
+ * each worker a read of the key table (datakey.c).
+ */
+typedef struct HdbSharedKey
+{
+	int32		key_id;			/* 0: none */
+	Oid			relid;
+	int32		version;
+	uint8		wrapped[HDB_WRAPPED_LEN];
+	char		check[HDB_KEY_CHECK_HEX + 1];
+} HdbSharedKey;
+
 /* datakey.c: per-table data keys */
 extern HdbDataKey *hdb_datakey_for_write(Relation rel);
 extern HdbDataKey *hdb_datakey_lookup(int32 key_id);
 extern void hdb_datakey_init(void);
 extern int32 hdb_datakey_create(Oid relid);
 extern Oid	hdb_datakey_owner(Relation rel);
+extern void hdb_datakey_share(Relation rel, HdbSharedKey *shared);
+extern void hdb_datakey_adopt(const HdbSharedKey *shared);
 
 #endif							/* HDB_CRYPTO_H */

@@ -18,12 +18,14 @@
 #include <math.h>
 
 #include "access/heapam.h"
+#include "access/parallel.h"
 #include "access/valid.h"
 #include "executor/tuptable.h"
 #include "optimizer/optimizer.h"
 #include "storage/bufmgr.h"
 #include "utils/guc.h"
 
+#include "crypto/hdb_crypto.h"
 #include "tam/tam_internal.h"
 
 /* Index fetch state: heap's, and a buffer slot for physical tuples. */
@@ -39,6 +41,33 @@ physical_slot(void)
 {
 	return MakeSingleTupleTableSlot(hdb_physical_desc(),
 									&TTSOpsBufferHeapTuple);
+}
+
+/*
+ * Parallel scans share heap's state and, after it, the data key the leader
+ * expects the rows to need, wrapped (hdb_datakey_share): a worker that
+ * starts with it need not read the key table, which costs a new process a
+ * few milliseconds of catalog look-ups.
+ */
+static Size
+shared_key_offset(Relation rel)
+{
+	return MAXALIGN(hdb_heap->parallelscan_estimate(rel));
+}
+
+static Size
+enc_parallelscan_estimate(Relation rel)
+{
+	return add_size(shared_key_offset(rel), sizeof(HdbSharedKey));
+}
+
+static Size
+enc_parallelscan_initialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	(void) hdb_heap->parallelscan_initialize(rel, pscan);
+	hdb_datakey_share(rel, (HdbSharedKey *) ((char *) pscan +
+											 shared_key_offset(rel)));
+	return enc_parallelscan_estimate(rel);
 }
 
 static TableScanDesc
@@ -58,6 +87,9 @@ enc_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 		scan->rs_base.rs_key = palloc(sizeof(ScanKeyData) * nkeys);
 		memcpy(scan->rs_base.rs_key, key, sizeof(ScanKeyData) * nkeys);
 	}
+	if (pscan != NULL && IsParallelWorker())
+		hdb_datakey_adopt((HdbSharedKey *) ((char *) pscan +
+											shared_key_offset(rel)));
 	scan->inner = hdb_heap->scan_begin(view, snapshot, 0, NULL, pscan, flags);
 	scan->pslot = physical_slot();
 	scan->rowbuf.mcxt = CurrentMemoryContext;
@@ -389,6 +421,8 @@ hdb_tam_scan_callbacks(TableAmRoutine *r)
 							 NULL, NULL, NULL);
 	r->relation_estimate_size = enc_relation_estimate_size;
 	r->slot_callbacks = enc_slot_callbacks;
+	r->parallelscan_estimate = enc_parallelscan_estimate;
+	r->parallelscan_initialize = enc_parallelscan_initialize;
 	r->scan_begin = enc_scan_begin;
 	r->scan_end = enc_scan_end;
 	r->scan_rescan = enc_scan_rescan;

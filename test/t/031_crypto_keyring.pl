@@ -43,6 +43,15 @@ sub keyring
 	$node->start;
 }
 
+# Set the keyring settings and reload: sessions keep their caches.
+sub keyring_reload
+{
+	my (%set) = @_;
+	write_file($node->data_dir . '/heliosdb_keyring.conf',
+		join('', map { "heliosdb.$_ = '$set{$_}'\n" } sort keys %set), 0600);
+	$node->reload;
+}
+
 sub fails_like
 {
 	my ($sql, $re, $name) = @_;
@@ -152,6 +161,40 @@ is($node->safe_psql('postgres', "SELECT (SELECT string_agg(s, ',' ORDER BY a) FR
 keyring(keyring => 'file', keyring_file => "$dir/good.key");
 fails_like('SELECT s FROM enc2', qr/XX001: the configured master key did not wrap data key/,
 	'the old master key no longer opens the data keys');
+
+# The leader of a parallel scan hands its workers the data key, wrapped as
+# it read it.  After a master key rotation that form is stale in a session
+# that read the key before: its workers cannot unwrap it with the new key
+# alone and must read the key table instead of failing.
+keyring(keyring => 'file', keyring_file => "$dir/good.key");
+$node->safe_psql('postgres', q{
+	CREATE TABLE encp (a int, s text) USING heliosdb_encrypted;
+	INSERT INTO encp SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+	ANALYZE encp;
+});
+my $session = $node->background_psql('postgres');
+$session->query_safe(q{
+	SET parallel_setup_cost = 0;
+	SET parallel_tuple_cost = 0;
+	SET min_parallel_table_scan_size = 0;
+	SET max_parallel_workers_per_gather = 2;
+});
+my $parallel_sum = q{EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+	SELECT sum(a), count(DISTINCT s) FROM encp};
+like($session->query_safe($parallel_sum), qr/Workers Launched: [12]/,
+	'parallel scan with the first master key');
+keyring_reload(keyring => 'file', keyring_file => "$dir/other.key",
+	keyring_previous_file => "$dir/good.key");
+is($node->safe_psql('postgres', 'SELECT heliosdb.rotate_master_key()'), '1',
+	'the data key re-wrapped with the new master key');
+keyring_reload(keyring => 'file', keyring_file => "$dir/other.key");
+like($session->query_safe($parallel_sum), qr/Workers Launched: [12]/,
+	'parallel scan after the rotation, in the session that read the old wrapped key');
+is($session->query_safe(q{
+	SET force_parallel_mode = on;
+	SELECT sum(a) || '/' || count(DISTINCT s) FROM encp}),
+	'12502500/5000', 'its workers read every row');
+$session->quit;
 
 # Nothing key-like reached the server log.
 my $log = slurp_file($node->logfile);
