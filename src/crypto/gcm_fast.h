@@ -20,8 +20,10 @@
 typedef struct HdbFastGcm
 {
 	uint8		round_keys[15][16];
-	uint8		hash_powers[HDB_GHASH_STRIDE][16];	/* H^k * x^-1, k = 1.., byte-reversed */
-	uint8		hash_halves[HDB_GHASH_STRIDE][16];	/* their two halves XORed */
+	/* H^k * x^-1 for k = 1..HDB_GHASH_STRIDE, byte-reversed */
+	uint8		hash_powers[HDB_GHASH_STRIDE][16];
+	/* the same, with each one's two halves XORed into both halves */
+	uint8		hash_halves[HDB_GHASH_STRIDE][16];
 } HdbFastGcm;
 
 extern bool hdb_fast_gcm_available(void);
