@@ -158,7 +158,7 @@ extern void hdb_audit_release_database(Oid dboid);
 extern void hdb_audit_register_launcher(void);
 extern bool hdb_audit_my_queue_retired(void);
 extern void hdb_audit_unretire(Oid dboid);
-extern bool hdb_audit_lock_extension_lifecycle(LOCKMODE mode, bool dontWait);
+extern void hdb_audit_lock_extension_lifecycle(LOCKMODE mode);
 extern void hdb_audit_ring_read(HdbAuditQueue *q, uint64 pos, char *dst,
 								Size len);
 extern HdbAuditOldRecord *hdb_audit_old_records(Oid dboid, XLogRecPtr after,

@@ -1106,7 +1106,7 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		hdb_audit_release_database(get_database_oid(((DropdbStmt *) parsetree)->dbname,
 													true));
 	if (is_heliosdb_extension_stmt(parsetree))
-		(void) hdb_audit_lock_extension_lifecycle(ExclusiveLock, false);
+		hdb_audit_lock_extension_lifecycle(ExclusiveLock);
 	if (drops_heliosdb(parsetree))
 		lock_out_writer();
 

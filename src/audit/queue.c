@@ -572,22 +572,21 @@ hdb_audit_unretire(Oid dboid)
 
 /*
  * The lock that CREATE and DROP EXTENSION heliosdb hold until their
- * transaction ends (ExclusiveLock), and that a writer takes (ShareLock)
+ * transaction ends (ExclusiveLock), and that a writer waits for (ShareLock)
  * before it concludes, from a snapshot without the extension, that the
  * extension was dropped: a writer launched by a record of the transaction
  * that creates the extension does not see the extension yet.  It is an
  * advisory lock of the database, with a fourth tag field that the SQL
- * advisory lock functions never use (they use 1 and 2).  Returns false
- * when dontWait is set and the lock is not free.
+ * advisory lock functions never use (they use 1 and 2).
  */
-bool
-hdb_audit_lock_extension_lifecycle(LOCKMODE mode, bool dontWait)
+void
+hdb_audit_lock_extension_lifecycle(LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, HDB_LIFECYCLE_LOCK_KEY, 0,
 						 HDB_LIFECYCLE_LOCK_CLASS);
-	return LockAcquire(&tag, mode, false, dontWait) != LOCKACQUIRE_NOT_AVAIL;
+	(void) LockAcquire(&tag, mode, false, false);
 }
 
 /*

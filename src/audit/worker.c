@@ -463,12 +463,12 @@ batch_add(Batch *b, const char *data, int len, XLogRecPtr lsn)
  *
  * The snapshot that missed the extension may be older than a CREATE
  * EXTENSION heliosdb, such as the one whose records launched this writer.
- * So look again, with a snapshot taken under the lock that CREATE and DROP
- * EXTENSION hold until they end, and keep that lock while the queue is
- * marked retired, so that a CREATE EXTENSION can only unretire it after.
- * While one of them runs, or when the extension is there after all, exit
- * with status 1 instead: the postmaster starts the writer again a second
- * later, and the queued records wait for it.
+ * So wait for the lock that CREATE and DROP EXTENSION hold until they end,
+ * look again with a snapshot taken under it, and keep it while the queue
+ * is marked retired, so that a CREATE EXTENSION can only unretire it
+ * after.  When the extension is there after all, exit with status 1
+ * instead: the postmaster starts the writer again a second later, and the
+ * queued records wait for it.
  */
 static void
 retire(void)
@@ -480,13 +480,13 @@ retire(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	dropped = hdb_audit_lock_extension_lifecycle(ShareLock, true);
-	if (dropped)
-	{
-		PushActiveSnapshot(GetTransactionSnapshot());
-		dropped = !extension_installed();
-		PopActiveSnapshot();
-	}
+	pgstat_report_activity(STATE_RUNNING,
+						   "waiting for CREATE or DROP EXTENSION heliosdb");
+	hdb_audit_lock_extension_lifecycle(ShareLock);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	dropped = !extension_installed();
+	PopActiveSnapshot();
+	pgstat_report_activity(STATE_IDLE, NULL);
 	if (dropped)
 	{
 		LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -500,7 +500,7 @@ retire(void)
 	if (!dropped)
 	{
 		ereport(DEBUG1,
-				(errmsg("heliosdb audit writer restarts: the extension is being created or dropped")));
+				(errmsg("heliosdb audit writer restarts: the extension was created meanwhile")));
 		proc_exit(1);
 	}
 	ConditionVariableBroadcast(&q->space_cv);

@@ -155,15 +155,20 @@ ok($node->poll_query_until('postgres',
 	'writer stopped after the second DROP EXTENSION');
 my $log_offset = -s $node->logfile;
 # (A backend launches a writer at most once a second.)
-$node->safe_psql('postgres', q{
+my $creator = $node->background_psql('postgres');
+$creator->query_safe(q{
 	SELECT pg_sleep(1.1);
 	SET heliosdb.audit_events = 'all';
 	BEGIN;
 	CREATE EXTENSION heliosdb;
 	SELECT 'queued before the commit';
-	SELECT pg_sleep(2);
-	COMMIT;
 });
+ok($node->poll_query_until('postgres',
+		q{SELECT wait_event_type = 'Lock' FROM pg_stat_activity
+		  WHERE backend_type = 'heliosdb audit writer'}),
+	'the writer waits for the creation to end');
+$creator->query_safe('COMMIT');
+$creator->quit;
 $node->safe_psql('postgres', "INSERT INTO notes VALUES (8, 'after a slow create')");
 is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
 	'writer caught up after a slow CREATE EXTENSION');
