@@ -89,6 +89,23 @@ LEFT JOIN heliosdb.table_key k
 	ON k.key_id = pg_temp.payload_key_id(p.t_data)
 ORDER BY p.lp;
 
+-- A wrapped key damaged in the key table fails with XX001 in a session that
+-- has not unwrapped it yet, as damage rather than as a wrong master key.
+CREATE TABLE crypto_damaged (v text) USING heliosdb_encrypted;
+INSERT INTO crypto_damaged VALUES ('sealed');
+UPDATE heliosdb.table_key
+SET wrapped = set_byte(wrapped, 20, get_byte(wrapped, 20) # 1)
+WHERE relid = 'crypto_damaged'::regclass;
+\c
+DO $$
+BEGIN
+	PERFORM v FROM crypto_damaged;
+EXCEPTION WHEN data_corrupted THEN
+	RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, '\d+', 'N', 'g');
+END
+$$;
+DROP TABLE crypto_damaged;
+
 -- Dropping a table drops its keys (and a rolled-back drop keeps them).
 SELECT 'crypto_a'::regclass::oid AS a_oid \gset
 BEGIN;
