@@ -74,9 +74,12 @@ static bool error_recorded = false;
 static int	nesting_level = 0;
 static uint64 request_counter = 0;
 
-/* Whether the database has the extension: -1 unknown, 0 no, 1 yes. */
+/*
+ * Whether the database has the extension: -1 unknown, 0 no, 1 yes.  A "no"
+ * holds until pg_class changes: CREATE EXTENSION heliosdb creates tables,
+ * which invalidates entries of every session's pg_class cache.
+ */
 static int	extension_present = -1;
-static LocalTransactionId extension_checked_lxid = InvalidLocalTransactionId;
 
 /* Context in which records are built; reset after each record. */
 static MemoryContext audit_cxt = NULL;
@@ -112,6 +115,14 @@ static void audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 static void audit_xact_callback(XactEvent event, void *arg);
 static void audit_emit_log(ErrorData *edata);
 
+/* Syscache callback on pg_class: the extension may have been created. */
+static void
+pg_class_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (extension_present == 0)
+		extension_present = -1;
+}
+
 void
 hdb_audit_capture_init(void)
 {
@@ -128,6 +139,7 @@ hdb_audit_capture_init(void)
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = audit_emit_log;
 	RegisterXactCallback(audit_xact_callback, NULL);
+	CacheRegisterSyscacheCallback(RELOID, pg_class_changed, (Datum) 0);
 }
 
 bool
@@ -169,8 +181,10 @@ role_excluded(void)
 
 /*
  * Whether statements of this backend are audited now.  The extension's
- * presence is looked up once per transaction until it is found, and then
- * trusted for the session (DROP EXTENSION in this session resets it).
+ * presence is looked up again only when it may have changed: once found,
+ * it is trusted until the writer finds it dropped (or DROP EXTENSION runs
+ * in this session); once missed, until pg_class changes.  A database
+ * without the extension thus costs no catalog look-up per transaction.
  */
 static bool
 capturing(void)
@@ -184,12 +198,8 @@ capturing(void)
 	/* The writer found the extension dropped: look again. */
 	if (extension_present == 1 && hdb_audit_my_queue_retired())
 		extension_present = -1;
-	if (extension_present != 1 &&
-		(extension_present == -1 || extension_checked_lxid != MyProc->lxid))
-	{
+	if (extension_present == -1)
 		extension_present = OidIsValid(get_extension_oid("heliosdb", true)) ? 1 : 0;
-		extension_checked_lxid = MyProc->lxid;
-	}
 	if (extension_present != 1)
 		return false;
 	return !role_excluded();

@@ -179,5 +179,21 @@ is($node->safe_psql('postgres',
 unlike(slurp_file($node->logfile, $log_offset),
 	qr/audit writer stops/, 'the writer did not stop during the creation');
 
+# A session that found no extension in its database (and no longer looks
+# for it at each transaction) records statements once another session has
+# created it.
+$node->safe_psql('postgres', 'CREATE DATABASE lateext');
+my $early = $node->background_psql('lateext');
+$early->query_safe(q{CREATE TABLE early (id int); INSERT INTO early VALUES (1)});
+$node->safe_psql('lateext', 'CREATE EXTENSION heliosdb');
+$early->query_safe(q{INSERT INTO early VALUES (2)});
+$early->quit;
+is($node->safe_psql('lateext', 'SELECT heliosdb.audit_flush()'), 't',
+	'writer of the second database caught up');
+is($node->safe_psql('lateext',
+		q{SELECT count(*) FROM heliosdb.audit_log
+		  WHERE action = 'INSERT' AND resource = 'public.early'}),
+	'1', 'a session older than CREATE EXTENSION is audited after it');
+
 $node->stop;
 done_testing();
