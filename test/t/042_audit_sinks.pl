@@ -35,6 +35,27 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
 	'writer caught up');
 
+# The number of records of database $db matching $where, once its writer
+# has stored everything queued ($what says after what).
+sub stored_records
+{
+	my ($db, $where, $what) = @_;
+	is($node->safe_psql($db, 'SELECT heliosdb.audit_flush()'), 't',
+		"writer caught up $what");
+	return $node->safe_psql($db,
+		"SELECT count(*) FROM heliosdb.audit_log WHERE $where");
+}
+
+# Wait until no audit writer runs.
+sub writer_gone
+{
+	my ($name) = @_;
+	ok($node->poll_query_until('postgres',
+			q{SELECT count(*) = 0 FROM pg_stat_activity
+			  WHERE backend_type = 'heliosdb audit writer'}),
+		$name);
+}
+
 sub json_lines
 {
 	my ($path) = @_;
@@ -102,10 +123,8 @@ is(scalar(@old), scalar(@records), 'the rotated file got nothing more');
 $node->safe_psql('postgres', q{ALTER SYSTEM SET heliosdb.audit_file = '/nonexistent/dir/audit.json'});
 $node->reload;
 $node->safe_psql('postgres', "INSERT INTO notes VALUES (6, 'no file')");
-is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
-	'writer goes on without its file');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log WHERE query LIKE 'INSERT INTO notes VALUES ($1, $2)'}),
+is(stored_records('postgres', q{query LIKE 'INSERT INTO notes VALUES ($1, $2)'},
+		'without its file'),
 	'4', 'records stored in the table');
 like(slurp_file($node->logfile), qr/could not open audit file/,
 	'the writer reports the file it cannot open');
@@ -130,17 +149,11 @@ ok($node->poll_query_until('postgres',
 		q{SELECT count(*) = 0 FROM pg_replication_slots
 		  WHERE slot_name LIKE 'heliosdb\_audit\_%'}),
 	'writer dropped its slot after DROP EXTENSION');
-ok($node->poll_query_until('postgres',
-		q{SELECT count(*) = 0 FROM pg_stat_activity
-		  WHERE backend_type = 'heliosdb audit writer'}),
-	'writer stopped after DROP EXTENSION');
+writer_gone('writer stopped after DROP EXTENSION');
 $node->safe_psql('postgres', 'CREATE EXTENSION heliosdb');
 $node->safe_psql('postgres', "INSERT INTO notes VALUES (7, 'audited again')");
-is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
-	'a writer runs again after CREATE EXTENSION');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE action = 'INSERT' AND resource = 'public.notes'}),
+is(stored_records('postgres', q{action = 'INSERT' AND resource = 'public.notes'},
+		'after CREATE EXTENSION'),
 	'1', 'statements are audited again');
 
 # A writer started by a CREATE EXTENSION that has not committed yet (its
@@ -149,10 +162,7 @@ is($node->safe_psql('postgres',
 # extension was dropped: that would drop the queued records and leave
 # every later session looking the extension up at each statement.
 $node->safe_psql('postgres', 'DROP EXTENSION heliosdb');
-ok($node->poll_query_until('postgres',
-		q{SELECT count(*) = 0 FROM pg_stat_activity
-		  WHERE backend_type = 'heliosdb audit writer'}),
-	'writer stopped after the second DROP EXTENSION');
+writer_gone('writer stopped after the second DROP EXTENSION');
 my $log_offset = -s $node->logfile;
 # (A backend launches a writer at most once a second.)
 my $creator = $node->background_psql('postgres');
@@ -170,11 +180,8 @@ ok($node->poll_query_until('postgres',
 $creator->query_safe('COMMIT');
 $creator->quit;
 $node->safe_psql('postgres', "INSERT INTO notes VALUES (8, 'after a slow create')");
-is($node->safe_psql('postgres', 'SELECT heliosdb.audit_flush()'), 't',
-	'writer caught up after a slow CREATE EXTENSION');
-is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE query LIKE 'SELECT $1%'}),
+is(stored_records('postgres', q{query LIKE 'SELECT $1%'},
+		'after a slow CREATE EXTENSION'),
 	'1', 'the record of a statement after CREATE EXTENSION is stored');
 unlike(slurp_file($node->logfile, $log_offset),
 	qr/audit writer stops/, 'the writer did not stop during the creation');
@@ -188,11 +195,8 @@ $early->query_safe(q{CREATE TABLE early (id int); INSERT INTO early VALUES (1)})
 $node->safe_psql('lateext', 'CREATE EXTENSION heliosdb');
 $early->query_safe(q{INSERT INTO early VALUES (2)});
 $early->quit;
-is($node->safe_psql('lateext', 'SELECT heliosdb.audit_flush()'), 't',
-	'writer of the second database caught up');
-is($node->safe_psql('lateext',
-		q{SELECT count(*) FROM heliosdb.audit_log
-		  WHERE action = 'INSERT' AND resource = 'public.early'}),
+is(stored_records('lateext', q{action = 'INSERT' AND resource = 'public.early'},
+		'in the second database'),
 	'1', 'a session older than CREATE EXTENSION is audited after it');
 
 $node->stop;
