@@ -807,10 +807,16 @@ hdb_audit_forget_old_queues(Oid dboid)
 		if (old == NULL)
 			continue;
 		if (flock(fd, LOCK_EX) != 0)
+		{
+			int			save_errno = errno;
+
+			munmap(old, size);
+			errno = save_errno;
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not lock audit queue file \"%s/%s\": %m",
 							AUDIT_QUEUE_DIR, de->d_name)));
+		}
 		for (int i = 0; i < old->num_queues; i++)
 		{
 			HdbAuditQueue *q = queue_at(old, i);
