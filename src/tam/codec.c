@@ -349,6 +349,67 @@ hdb_payload_key_id(Datum payload)
 }
 
 /*
+ * Where in a logical tuple the plaintext of a payload goes.  Format 2
+ * decrypts to just before where a tuple without nulls has its
+ * data, so that a one-byte descriptor ends up in the header (set by
+ * open_payload) and the data in place; other rows are moved down a byte or
+ * two.
+ */
+static inline int
+plain_dest(bool v2)
+{
+	return v2 ? DATA_OFFSET - 1 : PLAIN_OFFSET;
+}
+
+/*
+ * Open the payload at p (len bytes, hlen of them the clear header) with key
+ * into tuple, whose t_data must have room for plain_dest() + the
+ * plaintext.  Sets the tuple's length and its row layout fields; returns
+ * NULL, or why the payload is not a valid row.  Raises nothing.
+ */
+static const char *
+open_payload(HdbDataKey *key, const uint8 *p, int len, int hlen,
+			 HeapTuple tuple)
+{
+	HeapTupleHeader td = tuple->t_data;
+	bool		v2 = p[0] == HDB_PAYLOAD_FORMAT_V2;
+	int			plen = len - hlen - HDB_TAG_LEN;
+	int			dest = plain_dest(v2);
+	uint8	   *d = (uint8 *) td + dest;
+
+	tuple->t_len = dest + plen;
+	if (!hdb_aead_open(key, p + hlen - HDB_NONCE_LEN, p, hlen,
+					   p + hlen, plen, d, p + hlen + plen))
+		return "The row failed authentication: it was altered or damaged.";
+	if (v2)
+	{
+		int			dlen = (d[0] & DESC_LONG) ? 2 : 1;
+		int			natts = d[0] & DESC_NATTS;
+		bool		hasnull = (d[0] & DESC_HASNULL) != 0;
+		int			target;
+
+		if (dlen == 2 && plen >= 2)
+			natts |= d[1] << 5;
+		if (plen < dlen || natts > MaxTupleAttributeNumber)
+			return "The decrypted row has an invalid header.";
+		target = hasnull ? offsetof(HeapTupleHeaderData, t_bits) :
+			DATA_OFFSET;
+		td->t_infomask = (hasnull ? HEAP_HASNULL : 0) |
+			((d[0] & DESC_HASVARWIDTH) ? HEAP_HASVARWIDTH : 0);
+		if (dest + dlen != target)
+			memmove((char *) td + target, d + dlen, plen - dlen);
+		tuple->t_len = target + plen - dlen;
+		td->t_infomask2 = natts;
+		td->t_hoff = standard_hoff(natts, hasnull);
+	}
+	if (td->t_hoff < SizeofHeapTupleHeader ||
+		td->t_hoff > tuple->t_len ||
+		HeapTupleHeaderGetNatts(td) > MaxTupleAttributeNumber)
+		return "The decrypted row has an invalid header.";
+	return NULL;
+}
+
+/*
  * Decrypt a payload into a logical heap tuple, whose header fields outside
  * the plaintext are zero.  The tuple is buf's memory when buf is given
  * (grown as needed), otherwise allocated in mcxt.  tid names the row in
@@ -368,10 +429,8 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 	int32		key_id;
 	HdbDataKey *key;
 	Size		need;
-	int			dest;
 	HeapTuple	tuple;
-	HeapTupleHeader td;
-	const char *bad = NULL;
+	const char *bad;
 
 	if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw))
 		v = detoast_attr(raw);
@@ -394,13 +453,7 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 			buf->key = key;
 	}
 
-	/*
-	 * Format 2 decrypts to just before where a tuple without nulls has its
-	 * data, so that a one-byte descriptor ends up in the header (set below)
-	 * and the data in place; other rows are moved down a byte or two.
-	 */
-	dest = v2 ? DATA_OFFSET - 1 : PLAIN_OFFSET;
-	need = HEAPTUPLESIZE + dest + plen;
+	need = HEAPTUPLESIZE + plain_dest(v2) + plen;
 	if (buf == NULL)
 		tuple = (HeapTuple) MemoryContextAlloc(mcxt, need);
 	else
@@ -415,51 +468,13 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 		}
 		tuple = buf->tuple;
 	}
-	td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
-	tuple->t_len = dest + plen;
+	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
 	tuple->t_tableOid = RelationGetRelid(rel);
 	ItemPointerCopy(tid, &tuple->t_self);
-	tuple->t_data = td;
 	/* rows decrypted into buf always get their header from heap's tuple */
 	if (buf == NULL)
-		memset(td, 0, dest);
-	if (!hdb_aead_open(key, p + hlen - HDB_NONCE_LEN, p, hlen,
-					   p + hlen, plen, (uint8 *) td + dest,
-					   p + hlen + plen))
-		bad = "The row failed authentication: it was altered or damaged.";
-	else if (v2)
-	{
-		uint8	   *d = (uint8 *) td + dest;
-		int			dlen = (d[0] & DESC_LONG) ? 2 : 1;
-		int			natts = d[0] & DESC_NATTS;
-		bool		hasnull = (d[0] & DESC_HASNULL) != 0;
-		uint16		infomask;
-		int			target;
-
-		if (dlen == 2 && plen >= 2)
-			natts |= d[1] << 5;
-		infomask = (hasnull ? HEAP_HASNULL : 0) |
-			((d[0] & DESC_HASVARWIDTH) ? HEAP_HASVARWIDTH : 0);
-		target = hasnull ? offsetof(HeapTupleHeaderData, t_bits) :
-			DATA_OFFSET;
-		if (plen < dlen || natts > MaxTupleAttributeNumber)
-			bad = "The decrypted row has an invalid header.";
-		else
-		{
-			if (dest + dlen != target)
-				memmove((char *) td + target, d + dlen, plen - dlen);
-			tuple->t_len = target + plen - dlen;
-			td->t_infomask2 = natts;
-			td->t_infomask = infomask;
-			td->t_hoff = standard_hoff(natts, hasnull);
-			if (td->t_hoff > tuple->t_len)
-				bad = "The decrypted row has an invalid header.";
-		}
-	}
-	else if (td->t_hoff < SizeofHeapTupleHeader ||
-			 td->t_hoff > tuple->t_len ||
-			 HeapTupleHeaderGetNatts(td) > MaxTupleAttributeNumber)
-		bad = "The decrypted row has an invalid header.";
+		memset(tuple->t_data, 0, plain_dest(v2));
+	bad = open_payload(key, p, len, hlen, tuple);
 	if (bad != NULL)
 	{
 		if (buf == NULL)
@@ -468,6 +483,51 @@ decrypt_payload(Relation rel, Datum payload, ItemPointer tid,
 	}
 	if (v != raw)
 		pfree(v);
+	return tuple;
+}
+
+/*
+ * Decrypt the physical tuple phys into the room bytes at mem, as a logical
+ * tuple whose header is to be copied from phys (hdb_copy_header), without
+ * raising: NULL when the row cannot be decrypted there, because its
+ * payload is stored out of line or compressed, was sealed with another key
+ * than key, does not fit, or is not authentic.  The caller then takes the
+ * general path, which raises what is wrong.  Sets *used to the bytes taken.
+ */
+HeapTuple
+hdb_decrypt_tuple_into(Relation rel, HeapTuple phys, HdbDataKey *key,
+					   char *mem, Size room, Size *used)
+{
+	HeapTupleHeader pd = phys->t_data;
+	struct varlena *v;
+	const uint8 *p;
+	int			len;
+	int			hlen;
+	int32		key_id;
+	HeapTuple	tuple = (HeapTuple) mem;
+
+	/* the payload is the only attribute, never null, right after t_hoff */
+	if (HeapTupleHasNulls(phys) || HeapTupleHeaderGetNatts(pd) != 1 ||
+		pd->t_hoff + VARHDRSZ > phys->t_len)
+		return NULL;
+	v = (struct varlena *) ((char *) pd + pd->t_hoff);
+	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v) ||
+		pd->t_hoff + VARSIZE_ANY(v) > phys->t_len)
+		return NULL;
+	p = (const uint8 *) VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	if (!parse_header(p, len, &key_id, &hlen) || key_id != key->key_id ||
+		len < hlen + HDB_TAG_LEN + 1 ||
+		p[0] != HDB_PAYLOAD_FORMAT_V2)
+		return NULL;
+	*used = MAXALIGN(HEAPTUPLESIZE + plain_dest(true) +
+					 len - hlen - HDB_TAG_LEN);
+	if (*used > room)
+		return NULL;
+	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	tuple->t_tableOid = RelationGetRelid(rel);
+	if (open_payload(key, p, len, hlen, tuple) != NULL)
+		return NULL;
 	return tuple;
 }
 

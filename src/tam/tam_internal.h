@@ -48,6 +48,23 @@ typedef struct HdbRowBuffer
 	struct HdbDataKey *key;		/* the data key of the last row */
 } HdbRowBuffer;
 
+/*
+ * The rows of the page a sequential scan is on, decrypted together when it
+ * reaches the page (tam_scan.c).  The scan keeps its own pin on the page
+ * while they are kept, so that the tuples they came from stay where they
+ * are, unchanged.
+ */
+typedef struct HdbPageRows
+{
+	Buffer		buffer;			/* the page, or InvalidBuffer */
+	Buffer		first;			/* the page whose first row went alone */
+	char	   *mem;			/* the decrypted rows */
+	Size		size;			/* bytes at mem */
+	/* by offset number: the physical tuple a row came from, and the row */
+	HeapTupleHeader *source;
+	HeapTuple  *rows;
+} HdbPageRows;
+
 /* Scan descriptor: an inner heap scan on the physical view. */
 typedef struct HdbScanDescData
 {
@@ -55,6 +72,7 @@ typedef struct HdbScanDescData
 	TableScanDesc inner;		/* heap scan on the physical view */
 	TupleTableSlot *pslot;		/* buffer slot for physical tuples */
 	HdbRowBuffer rowbuf;		/* decrypted rows of sequential scans */
+	HdbPageRows page;			/* and of their current page */
 } HdbScanDescData;
 
 typedef HdbScanDescData *HdbScanDesc;
@@ -73,6 +91,9 @@ extern void hdb_store_decrypted(Relation rel, TupleTableSlot *pslot,
 extern void hdb_store_decrypted_buffered(Relation rel, TupleTableSlot *pslot,
 										 TupleTableSlot *slot,
 										 HdbRowBuffer *buf);
+extern HeapTuple hdb_decrypt_tuple_into(Relation rel, HeapTuple phys,
+										struct HdbDataKey *key, char *mem,
+										Size room, Size *used);
 extern void hdb_store_decrypted_tuple(Relation rel, HeapTuple phys,
 									  TupleTableSlot *slot,
 									  HdbRowBuffer *buf);

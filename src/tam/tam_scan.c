@@ -24,6 +24,7 @@
 #include "optimizer/optimizer.h"
 #include "storage/bufmgr.h"
 #include "utils/guc.h"
+#include "utils/resowner_private.h"
 
 #include "crypto/hdb_crypto.h"
 #include "tam/tam_internal.h"
@@ -96,11 +97,41 @@ enc_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 	return (TableScanDesc) scan;
 }
 
+/* Let go of the decrypted rows of the current page and of its pin. */
+static void
+page_rows_release(HdbPageRows *page)
+{
+	if (BufferIsValid(page->buffer))
+	{
+		ReleaseBuffer(page->buffer);
+		page->buffer = InvalidBuffer;
+	}
+}
+
+/*
+ * Free the memory of the page rows too, once the slot holds none of them:
+ * a query can have many scans that have ended (one per partition, say).
+ */
+static void
+page_rows_free(HdbPageRows *page)
+{
+	page_rows_release(page);
+	if (page->mem != NULL)
+	{
+		pfree(page->mem);
+		pfree(page->source);
+		pfree(page->rows);
+		page->mem = NULL;
+	}
+}
+
 static void
 enc_scan_end(TableScanDesc sscan)
 {
 	HdbScanDesc scan = (HdbScanDesc) sscan;
 
+	/* the memory stays: a slot may still hold a row */
+	page_rows_release(&scan->page);
 	ExecDropSingleTupleTableSlot(scan->pslot);
 	hdb_heap->scan_end(scan->inner);
 	if (scan->rs_base.rs_key)
@@ -118,6 +149,7 @@ enc_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 		memcpy(scan->rs_base.rs_key, key,
 			   sizeof(ScanKeyData) * scan->rs_base.rs_nkeys);
 	ExecClearTuple(scan->pslot);
+	page_rows_release(&scan->page);
 	hdb_heap->scan_rescan(scan->inner, NULL, set_params, allow_strat,
 						  allow_sync, allow_pagemode);
 	if (set_params)
@@ -139,10 +171,123 @@ keys_match(HdbScanDesc scan, TupleTableSlot *slot)
 	return valid;
 }
 
+/* How many rows ahead page_rows_fill asks for the memory of rows. */
+#define ROWS_AHEAD	2
+
+/*
+ * Decrypt the visible rows of the page heap's page-at-a-time scan has just
+ * read, into the scan's page rows, with the data key of the scan's last
+ * row.  A row that cannot be decrypted that way (another key, a payload
+ * out of line, damage) is left out; the general path takes it when the
+ * scan gets to it, and raises there what is wrong with it, so that a
+ * damaged row fails a query only if the query reads it.  Rows of one page
+ * are decrypted one after the other in a short loop, in which the
+ * processor overlaps the work of consecutive rows.
+ */
+static void
+page_rows_fill(HdbScanDesc scan, TupleTableSlot *slot)
+{
+	HeapScanDesc hscan = (HeapScanDesc) scan->inner;
+	HdbPageRows *page = &scan->page;
+	Relation	rel = scan->rs_base.rs_rd;
+	Page		dp;
+	Size		used = 0;
+	int			i;
+
+	/* the slot may hold a row of the page before */
+	ExecClearTuple(slot);
+	page_rows_release(page);
+	if (page->mem == NULL)
+	{
+		MemoryContext mcxt = scan->rowbuf.mcxt;
+
+		page->size = 2 * BLCKSZ;
+		page->mem = MemoryContextAlloc(mcxt, page->size);
+		page->source = MemoryContextAllocZero(mcxt, sizeof(HeapTupleHeader) *
+											  (MaxHeapTuplesPerPage + 1));
+		page->rows = MemoryContextAlloc(mcxt, sizeof(HeapTuple) *
+										(MaxHeapTuplesPerPage + 1));
+	}
+	else
+		memset(page->source, 0,
+			   sizeof(HeapTupleHeader) * (MaxHeapTuplesPerPage + 1));
+
+	ResourceOwnerEnlargeBuffers(CurrentResourceOwner);
+	IncrBufferRefCount(hscan->rs_cbuf);
+	page->buffer = hscan->rs_cbuf;
+	if (scan->rowbuf.key == NULL)
+		return;
+	dp = BufferGetPage(page->buffer);
+	for (i = 0; i < hscan->rs_ntuples; i++)
+	{
+		OffsetNumber off = hscan->rs_vistuples[i];
+		ItemId		lp = PageGetItemId(dp, off);
+		HeapTupleData phys;
+		HeapTuple	row;
+		Size		n;
+
+		/* the processor does not foresee where the next rows lie */
+		if (i + ROWS_AHEAD < hscan->rs_ntuples)
+		{
+			char	   *ahead;
+
+			ahead = PageGetItem(dp, PageGetItemId(dp, hscan->rs_vistuples[i + ROWS_AHEAD]));
+			__builtin_prefetch(ahead);
+			__builtin_prefetch(ahead + 64);
+		}
+		phys.t_data = (HeapTupleHeader) PageGetItem(dp, lp);
+		phys.t_len = ItemIdGetLength(lp);
+		row = hdb_decrypt_tuple_into(rel, &phys, scan->rowbuf.key,
+									 page->mem + used, page->size - used,
+									 &n);
+		if (row != NULL)
+		{
+			page->source[off] = phys.t_data;
+			page->rows[off] = row;
+			used += n;
+		}
+	}
+}
+
+/*
+ * The decrypted row of phys, a tuple heap's page-at-a-time scan returned,
+ * from the scan's page rows, or NULL when it is not there.  The page rows
+ * are decrypted when the scan gets to a new page.  They are used only for
+ * the slot the scan's rows go into (like the scan's row buffer), since
+ * that slot may still hold one when the next page replaces them.
+ */
+static HeapTuple
+page_row(HdbScanDesc scan, HeapTuple phys, TupleTableSlot *slot)
+{
+	HeapScanDesc hscan = (HeapScanDesc) scan->inner;
+	HdbPageRows *page = &scan->page;
+	OffsetNumber off = ItemPointerGetOffsetNumber(&phys->t_self);
+
+	if ((hscan->rs_base.rs_flags & SO_ALLOW_PAGEMODE) == 0 ||
+		!TTS_IS_HEAPTUPLE(slot) ||
+		(scan->rowbuf.slot != NULL && scan->rowbuf.slot != slot))
+		return NULL;
+	scan->rowbuf.slot = slot;
+	if (page->buffer != hscan->rs_cbuf)
+	{
+		/* the first row of a page alone: the query may want no other */
+		if (page->first != hscan->rs_cbuf)
+		{
+			page->first = hscan->rs_cbuf;
+			return NULL;
+		}
+		page_rows_fill(scan, slot);
+	}
+	/* as long as the scan holds the page, its tuples do not move */
+	if (page->source[off] != phys->t_data)
+		return NULL;
+	return page->rows[off];
+}
+
 /*
  * Sequential scans take heap's tuples without a slot between: heap_getnext
- * returns the tuple in the page that the inner scan keeps pinned, and it is
- * decrypted from there at once.
+ * returns the tuple in the page that the inner scan keeps pinned, and its
+ * decrypted row is taken from the page's rows or decrypted at once.
  */
 static bool
 enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
@@ -150,14 +295,26 @@ enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 {
 	HdbScanDesc scan = (HdbScanDesc) sscan;
 	HeapTuple	phys;
+	HeapTuple	row;
 
 	while ((phys = heap_getnext(scan->inner, direction)) != NULL)
 	{
-		hdb_store_decrypted_tuple(sscan->rs_rd, phys, slot, &scan->rowbuf);
+		row = page_row(scan, phys, slot);
+		if (row != NULL)
+		{
+			hdb_copy_header(phys, row);
+			ExecStoreHeapTuple(row, slot, false);
+			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
+			slot->tts_tid = row->t_self;
+		}
+		else
+			hdb_store_decrypted_tuple(sscan->rs_rd, phys, slot,
+									  &scan->rowbuf);
 		if (keys_match(scan, slot))
 			return true;
 	}
 	ExecClearTuple(slot);
+	page_rows_free(&scan->page);
 	return false;
 }
 

@@ -128,6 +128,32 @@ COMMIT;
 SELECT d.id, count(c.id) FROM tam_dml d LEFT JOIN tam_dml_child c USING (id)
 GROUP BY d.id ORDER BY d.id;
 
+-- Sequential scans decrypt the rows of a page together: a cursor that moves
+-- both ways across many pages, and scans restarted inside a page, read the
+-- same rows as heap would.  Rows were inserted in id order, so they are
+-- scanned in it.
+CREATE TABLE tam_dml_scroll (id int, pad text) USING heliosdb_encrypted;
+INSERT INTO tam_dml_scroll SELECT g, repeat('x', g % 50) FROM generate_series(1, 2000) g;
+SELECT count(DISTINCT (ctid::text::point)[0]) > 10 AS many_pages FROM tam_dml_scroll;
+BEGIN;
+DECLARE s SCROLL CURSOR FOR SELECT id, length(pad) FROM tam_dml_scroll;
+FETCH 3 FROM s;
+FETCH ABSOLUTE 1000 FROM s;
+FETCH BACKWARD 2 FROM s;
+FETCH LAST FROM s;
+FETCH BACKWARD 3 FROM s;
+MOVE ABSOLUTE 0 IN s;
+FETCH 2 FROM s;
+FETCH RELATIVE 500 FROM s;
+COMMIT;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT g, x.id FROM generate_series(1, 3) g,
+	LATERAL (SELECT id FROM tam_dml_scroll WHERE id % 500 = g LIMIT 2) x
+ORDER BY g, x.id;
+RESET ALL;
+DROP TABLE tam_dml_scroll;
+
 DROP TABLE tam_dml_child, tam_dml, tam_dml_bulk;
 
 -- Row shapes of payload format 2: no nulls, nulls, 32 and more attributes

@@ -2,7 +2,8 @@
 # row, a 100 kB compressible row and a 100 kB random row) appear in none of
 # its data files, TOAST files or WAL, while a heap control table's markers
 # appear in its files and in WAL.  Then one flipped byte in a data file is
-# reported as XX001 naming the table and TID, without a crash.
+# reported as XX001 naming the table and TID, without a crash, and only by
+# the queries that read that row.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -88,18 +89,33 @@ for my $i (0 .. 2)
 is(scalar(files_containing($key, @enc_files, @wal, "$datadir/postgresql.conf")), 0,
 	'master key appears in no data file');
 
-# Flip one byte inside the first row's payload (page 0, line pointer 1).
+# A table of many rows a page, to damage a row in the middle of page 0.
+$node->safe_psql('postgres', q{
+	CREATE TABLE rows_t (id int, v text) USING heliosdb_encrypted;
+	INSERT INTO rows_t SELECT g, md5(g::text) FROM generate_series(1, 100) g;
+	CHECKPOINT;
+});
+my ($rows_file) = relation_files('rows_t');
+
+# Flip one byte inside the payload of line pointer $n of page 0 of $file.
+sub flip_payload_byte
+{
+	my ($file, $n) = @_;
+	open(my $fh, '+<:raw', $file) or die "$file: $!";
+	read($fh, my $page, 8192) == 8192 or die 'short page';
+	my $lp = unpack('V', substr($page, 24 + 4 * ($n - 1), 4));
+	my ($lp_off, $lp_len) = ($lp & 0x7fff, $lp >> 17);
+	ok($lp_len > 40, "line pointer $n holds a tuple");
+	my $pos = $lp_off + $lp_len - 20;
+	seek($fh, $pos, 0);
+	print $fh chr(ord(substr($page, $pos, 1)) ^ 0x01);
+	close $fh;
+}
+
+# The first row of enc_t, and the fifth of rows_t.
 $node->stop;
-my $main = $enc_files[0];
-open(my $fh, '+<:raw', $main) or die "$main: $!";
-read($fh, my $page, 8192) == 8192 or die 'short page';
-my $lp = unpack('V', substr($page, 24, 4));
-my ($lp_off, $lp_len) = ($lp & 0x7fff, $lp >> 17);
-ok($lp_len > 40, 'line pointer 1 holds a tuple');
-my $pos = $lp_off + $lp_len - 20;
-seek($fh, $pos, 0);
-print $fh chr(ord(substr($page, $pos, 1)) ^ 0x01);
-close $fh;
+flip_payload_byte($enc_files[0], 1);
+flip_payload_byte($rows_file, 5);
 $node->start;
 
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
@@ -113,6 +129,18 @@ is($node->safe_psql('postgres', "SELECT id FROM enc_t WHERE ctid = '(0,2)'"),
 	'2', 'untouched rows still read');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM heap_t'), '3',
 	'server is up and other tables read');
+
+# A sequential scan decrypts the rows of a page together once it reads a
+# second one; a damaged row among them fails only the queries that read it.
+is($node->safe_psql('postgres', 'SELECT string_agg(id::text, \',\') FROM (SELECT id FROM rows_t LIMIT 4) s'),
+	'1,2,3,4', 'the rows before the damaged one read');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT count(*) FROM rows_t");
+isnt($ret, 0, 'a scan over the damaged row fails');
+like($stderr, qr/XX001: could not decrypt row \(0,5\) of table "rows_t"/,
+	'XX001 names the damaged row, not another of its page');
+is($node->safe_psql('postgres', "SET enable_seqscan = off; SELECT count(*) FROM rows_t WHERE ctid > '(0,5)'"),
+	'95', 'the rows after it read');
 
 $node->stop;
 done_testing();
