@@ -34,7 +34,6 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
-#include <openssl/crypto.h>
 
 #define FAST_TARGET __attribute__((target("aes,pclmul,sse4.1")))
 
@@ -412,13 +411,13 @@ hdb_fast_gcm_init(HdbFastGcm *g, const uint8 *key)
 }
 
 /*
- * Seal (decrypt false) or open len bytes of in into out, and compute the
- * tag over aadlen bytes of aad and the ciphertext into tag.
+ * Seal (decrypt false) or open len bytes of in into out; returns the tag
+ * over aadlen bytes of aad and the ciphertext.
  */
-static inline FAST_TARGET void
+static inline FAST_TARGET __m128i
 gcm_crypt(const HdbFastGcm *g, const uint8 *nonce,
 		  const uint8 *aad, int aadlen, const uint8 *in, int len,
-		  uint8 *out, bool decrypt, uint8 *tag)
+		  uint8 *out, bool decrypt)
 {
 	Ghash		gh;
 	__m128i		base = load_partial(nonce, 12);
@@ -477,7 +476,7 @@ gcm_crypt(const HdbFastGcm *g, const uint8 *nonce,
 	/* the lengths block, byte-reversed: bit lengths of AAD and data */
 	ghash_block(&gh, _mm_set_epi64x((int64) aadlen * 8, (int64) len * 8));
 	ghash_fold(&gh);
-	_mm_storeu_si128((__m128i *) tag, _mm_xor_si128(byte_reverse(gh.x), ek0));
+	return _mm_xor_si128(byte_reverse(gh.x), ek0);
 }
 
 FAST_TARGET void
@@ -485,22 +484,27 @@ hdb_fast_gcm_seal(const HdbFastGcm *g, const uint8 *nonce,
 				  const uint8 *aad, int aadlen, const uint8 *in, int len,
 				  uint8 *out, uint8 *tag)
 {
-	gcm_crypt(g, nonce, aad, aadlen, in, len, out, false, tag);
+	_mm_storeu_si128((__m128i *) tag,
+					 gcm_crypt(g, nonce, aad, aadlen, in, len, out, false));
 }
 
-/* False when tag does not authenticate the input; compared in constant time. */
+/*
+ * False when tag does not authenticate the input.  The tags are compared in
+ * registers, in constant time: PTEST of their difference is one
+ * instruction whatever the bytes, and the expected tag is never stored.
+ * (Calling CRYPTO_memcmp on a copy in memory, and wiping the copy, took a
+ * third of the time of opening a short row.)
+ */
 FAST_TARGET bool
 hdb_fast_gcm_open(const HdbFastGcm *g, const uint8 *nonce,
 				  const uint8 *aad, int aadlen, const uint8 *in, int len,
 				  uint8 *out, const uint8 *tag)
 {
-	uint8		expected[16];
-	bool		ok;
+	__m128i		diff;
 
-	gcm_crypt(g, nonce, aad, aadlen, in, len, out, true, expected);
-	ok = CRYPTO_memcmp(expected, tag, sizeof(expected)) == 0;
-	explicit_bzero(expected, sizeof(expected));
-	return ok;
+	diff = _mm_xor_si128(gcm_crypt(g, nonce, aad, aadlen, in, len, out, true),
+						 _mm_loadu_si128((const __m128i *) tag));
+	return _mm_testz_si128(diff, diff);
 }
 
 #else							/* not x86-64 with GCC or Clang */
