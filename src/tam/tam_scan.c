@@ -302,10 +302,9 @@ enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		row = page_row(scan, phys, slot);
 		if (row != NULL)
 		{
+			/* the row's table OID is set; its TID comes with the header */
 			hdb_copy_header(phys, row);
 			ExecStoreHeapTuple(row, slot, false);
-			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
-			slot->tts_tid = row->t_self;
 		}
 		else
 			hdb_store_decrypted_tuple(sscan->rs_rd, phys, slot,
