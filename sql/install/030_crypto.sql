@@ -6,6 +6,12 @@
 -- deliberately not dumped by pg_dump: a dump holds plaintext rows, which a
 -- restore re-encrypts under new data keys.
 
+-- Blocks of row seals handed out to backends, whatever the key: each row
+-- is sealed with a random nonce, and a key moves on to a new version before
+-- heliosdb.max_rows_per_data_key of them (src/crypto/seal_budget.c).
+CREATE SEQUENCE @extschema@.seal_block_seq AS bigint;
+REVOKE ALL ON SEQUENCE @extschema@.seal_block_seq FROM PUBLIC;
+
 CREATE TABLE @extschema@.table_key (
 	key_id				integer NOT NULL,
 	relid				oid NOT NULL,
@@ -13,6 +19,10 @@ CREATE TABLE @extschema@.table_key (
 	wrapped				bytea NOT NULL,
 	master_key_check	text NOT NULL,
 	created_at			timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- seal_block_seq when the key was made: the blocks of row seals
+	-- handed out since bound how many rows it sealed
+	seal_mark			bigint NOT NULL
+		DEFAULT pg_catalog.nextval('@extschema@.seal_block_seq'),
 	CONSTRAINT table_key_pkey PRIMARY KEY (key_id),
 	CONSTRAINT table_key_relid_version_key UNIQUE (relid, version),
 	CONSTRAINT table_key_wrapped_check CHECK (pg_catalog.length(wrapped) = 60)

@@ -20,6 +20,7 @@ void
 hdb_crypto_init(void)
 {
 	hdb_keyring_init();
+	hdb_seal_budget_init();
 	hdb_datakey_init();
 	hdb_aead_preload();
 }

@@ -79,7 +79,7 @@ static HdbDataKey *last_key = NULL;
 	" WHERE relid OPERATOR(pg_catalog.=) $1" \
 	" ORDER BY version DESC LIMIT 1"
 #define Q_BY_ID \
-	"SELECT relid, version, wrapped, master_key_check" \
+	"SELECT relid, version, wrapped, master_key_check, seal_mark" \
 	" FROM " HDB_SCHEMA ".table_key WHERE key_id OPERATOR(pg_catalog.=) $1"
 #define Q_NEXT_ID \
 	"SELECT pg_catalog.nextval('" HDB_SCHEMA ".table_key_id_seq'::pg_catalog.regclass)"
@@ -88,7 +88,7 @@ static HdbDataKey *last_key = NULL;
 	" (key_id, relid, version, wrapped, master_key_check)" \
 	" SELECT $1, $2, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $3, $4" \
 	" FROM " HDB_SCHEMA ".table_key WHERE relid OPERATOR(pg_catalog.=) $2" \
-	" RETURNING version"
+	" RETURNING version, seal_mark"
 
 static void
 create_caches(void)
@@ -235,8 +235,8 @@ key_spi_read(const char *query, Oid argtype, Datum arg)
  * check value; raw is wiped by the caller.
  */
 static HdbDataKey *
-cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw,
-		  const uint8 *wrapped, const char *check)
+cache_key(int32 key_id, Oid relid, int32 version, int64 seal_mark,
+		  const uint8 *raw, const uint8 *wrapped, const char *check)
 {
 	KeyCacheEntry *e;
 	bool		found;
@@ -251,6 +251,8 @@ cache_key(int32 key_id, Oid relid, int32 version, const uint8 *raw,
 	e->key.relid = relid;
 	e->key.version = version;
 	e->key.cipher = cipher;
+	e->key.seal_mark = seal_mark;
+	e->key.checked_block = 0;
 	memcpy(e->wrapped, wrapped, HDB_WRAPPED_LEN);
 	strlcpy(e->check, check, sizeof(e->check));
 	return &e->key;
@@ -319,6 +321,7 @@ hdb_datakey_lookup(int32 key_id)
 	int			save_sec;
 	Oid			relid;
 	int32		version;
+	int64		seal_mark;
 	bytea	   *wrapped;
 	char	   *check;
 	bool		isnull;
@@ -346,6 +349,8 @@ hdb_datakey_lookup(int32 key_id)
 	wrapped = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 3, &isnull));
 	check = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	seal_mark = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 5, &isnull));
 	if (VARSIZE_ANY_EXHDR(wrapped) != HDB_WRAPPED_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -355,7 +360,7 @@ hdb_datakey_lookup(int32 key_id)
 						   check, raw, true);
 	PG_TRY();
 	{
-		key = cache_key(key_id, relid, version, raw,
+		key = cache_key(key_id, relid, version, seal_mark, raw,
 						(uint8 *) VARDATA_ANY(wrapped), check);
 	}
 	PG_FINALLY();
@@ -427,7 +432,8 @@ hdb_datakey_adopt(const HdbSharedKey *shared)
 		return;
 	PG_TRY();
 	{
-		cache_key(shared->key_id, shared->relid, shared->version, raw,
+		/* a worker only reads: the key's seal budget is not its business */
+		cache_key(shared->key_id, shared->relid, shared->version, 0, raw,
 				  shared->wrapped, shared->check);
 	}
 	PG_FINALLY();
@@ -456,6 +462,7 @@ hdb_datakey_create(Oid relid)
 	uint8		wrapped[HDB_WRAPPED_LEN];
 	char		mcheck[HDB_KEY_CHECK_HEX + 1];
 	bytea	   *wrapped_datum;
+	int64		seal_mark;
 	Oid			argtypes[4] = {INT4OID, OIDOID, BYTEAOID, TEXTOID};
 	Datum		args[4];
 	TableKeyEntry *te;
@@ -496,7 +503,10 @@ hdb_datakey_create(Oid relid)
 		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1,
 											  &isnull));
-		cache_key(key_id, relid, version, raw, wrapped, mcheck);
+		seal_mark = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
+		cache_key(key_id, relid, version, seal_mark, raw, wrapped, mcheck);
 	}
 	PG_FINALLY();
 	{
@@ -564,6 +574,47 @@ hdb_datakey_for_write(Relation rel)
 	te = hash_search(table_keys, &owner, HASH_ENTER, NULL);
 	te->key_id = key_id;
 	return hdb_datakey_lookup(key_id);
+}
+
+/*
+ * The key to seal one row of rel with: its current key, or a new version
+ * of it once the current one may have sealed heliosdb.max_rows_per_data_key
+ * rows (seal_budget.c).  The new version is made only if no other backend
+ * is making a key at the moment; otherwise the row is sealed with the
+ * current key, and the budget checked again at this backend's next block
+ * of seals (the budget leaves room for that).  Rows sealed with the old
+ * version stay readable with it.
+ */
+HdbDataKey *
+hdb_datakey_for_seal(Relation rel)
+{
+	HdbDataKey *key = hdb_datakey_for_write(rel);
+	HdbDataKey *next;
+	Oid			keytab;
+	int32		old_version;
+
+	if (!hdb_seal_budget_count(key->seal_mark, &key->checked_block))
+		return key;
+	keytab = get_relname_relid("table_key",
+							   get_namespace_oid(HDB_SCHEMA, false));
+	if (!OidIsValid(keytab) ||
+		!ConditionalLockRelationOid(keytab, ShareRowExclusiveLock))
+		return key;
+	/* the lock brought any key another backend made meanwhile */
+	next = hdb_datakey_for_write(rel);
+	if (next->key_id != key->key_id)
+	{
+		UnlockRelationOid(keytab, ShareRowExclusiveLock);
+		return next;
+	}
+	old_version = key->version;
+	next = hdb_datakey_lookup(hdb_datakey_create(hdb_datakey_owner(rel)));
+	ereport(LOG,
+			(errmsg("table \"%s\" moves from data key version %d to version %d",
+					RelationGetRelationName(rel), old_version, next->version),
+			 errdetail("Version %d may have sealed %d rows, as many as heliosdb.max_rows_per_data_key allows.",
+					   old_version, hdb_seal_budget_max_rows())));
+	return next;
 }
 
 #define Q_ALL_KEYS \

@@ -29,6 +29,8 @@ typedef struct HdbDataKey
 	Oid			relid;			/* table it was created for */
 	int32		version;		/* version among that table's keys */
 	void	   *cipher;			/* row cipher (aead.c) keyed with it */
+	int64		seal_mark;		/* heliosdb.seal_block_seq when it was made */
+	int64		checked_block;	/* seal block its budget was last checked at */
 } HdbDataKey;
 
 extern void hdb_crypto_init(void);
@@ -76,8 +78,14 @@ typedef struct HdbSharedKey
 	char		check[HDB_KEY_CHECK_HEX + 1];
 } HdbSharedKey;
 
+/* seal_budget.c: how many rows a data key may have sealed */
+extern void hdb_seal_budget_init(void);
+extern bool hdb_seal_budget_count(int64 mark, int64 *checked);
+extern int	hdb_seal_budget_max_rows(void);
+
 /* datakey.c: per-table data keys */
 extern HdbDataKey *hdb_datakey_for_write(Relation rel);
+extern HdbDataKey *hdb_datakey_for_seal(Relation rel);
 extern HdbDataKey *hdb_datakey_lookup(int32 key_id);
 extern void hdb_datakey_init(void);
 extern int32 hdb_datakey_create(Oid relid);

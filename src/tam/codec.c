@@ -190,11 +190,10 @@ get_key_id(const uint8 *p, int len, int32 *key_id)
 
 /*
  * Encrypt a logical tuple of rel into a physical tuple (allocated in the
- * current memory context) sealed with key, or when key is NULL with the
- * table's current data key.
+ * current memory context) sealed with the table's current data key.
  */
 HeapTuple
-hdb_encrypt_tuple(Relation rel, HeapTuple logical, HdbDataKey *key)
+hdb_encrypt_tuple(Relation rel, HeapTuple logical)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	flat = logical;
@@ -213,14 +212,14 @@ hdb_encrypt_tuple(Relation rel, HeapTuple logical, HdbDataKey *key)
 	Datum		value;
 	bool		isnull = false;
 	HeapTuple	phys;
+	HdbDataKey *key;
 
 	if (HeapTupleHasExternal(logical))
 		flat = toast_flatten_tuple(logical, desc);
 	row = compress_wide_row(desc, flat);
 	td = row->t_data;
 
-	if (key == NULL)
-		key = hdb_datakey_for_write(rel);
+	key = hdb_datakey_for_seal(rel);
 
 	/* format 2 when the descriptor and t_hoff say all of the header */
 	v2 = (td->t_infomask & HEAP_HASEXTERNAL) == 0 &&

@@ -79,8 +79,7 @@ typedef HdbScanDescData *HdbScanDesc;
 
 /* codec.c */
 extern TupleDesc hdb_physical_desc(void);
-extern HeapTuple hdb_encrypt_tuple(Relation rel, HeapTuple logical,
-								   struct HdbDataKey *key);
+extern HeapTuple hdb_encrypt_tuple(Relation rel, HeapTuple logical);
 extern HeapTuple hdb_decrypt_payload(Relation rel, Datum payload,
 									 ItemPointer tid, MemoryContext mcxt);
 extern HeapTuple hdb_decrypt_tuple(Relation rel, HeapTuple phys,

@@ -56,7 +56,7 @@ enc_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
 
 	heap_insert(hdb_physical_view(rel), phys, cid, options, bistate);
 	written(phys, logical, shouldFree, slot);
@@ -70,7 +70,7 @@ enc_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
 
 	HeapTupleHeaderSetSpeculativeToken(phys->t_data, specToken);
 	heap_insert(hdb_physical_view(rel), phys, cid,
@@ -108,7 +108,6 @@ enc_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 {
 	TupleTableSlot **pslots;
 	TupleDesc	pdesc = hdb_physical_desc();
-	HdbDataKey *key = hdb_datakey_for_write(rel);
 	MemoryContext old;
 	int			i;
 
@@ -126,8 +125,7 @@ enc_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 		HeapTuple	logical = slot_logical_tuple(rel, slots[i], &shouldFree);
 
 		pslots[i] = MakeSingleTupleTableSlot(pdesc, &TTSOpsHeapTuple);
-		ExecStoreHeapTuple(hdb_encrypt_tuple(rel, logical, key), pslots[i],
-						   true);
+		ExecStoreHeapTuple(hdb_encrypt_tuple(rel, logical), pslots[i], true);
 		if (shouldFree)
 			heap_freetuple(logical);
 	}
@@ -275,7 +273,7 @@ enc_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 {
 	bool		shouldFree;
 	HeapTuple	logical = slot_logical_tuple(rel, slot, &shouldFree);
-	HeapTuple	phys = hdb_encrypt_tuple(rel, logical, NULL);
+	HeapTuple	phys = hdb_encrypt_tuple(rel, logical);
 	Relation	view;
 	TM_Result	result;
 
