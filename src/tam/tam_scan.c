@@ -109,8 +109,8 @@ page_rows_release(HdbPageRows *page)
 }
 
 /*
- * Free the memory of the page rows too, once the slot holds none of them:
- * a query can have many scans that have ended (one per partition, say).
+ * Free the memory of the page rows too, once no slot holds one of them: a
+ * query can have many scans that have ended (one per partition, say).
  */
 static void
 page_rows_free(HdbPageRows *page)
@@ -229,9 +229,9 @@ page_rows_fill(HdbScanDesc scan, TupleTableSlot *slot)
 		/* the processor does not foresee where the next rows lie */
 		if (i + ROWS_AHEAD < hscan->rs_ntuples)
 		{
-			char	   *ahead;
+			OffsetNumber next = hscan->rs_vistuples[i + ROWS_AHEAD];
+			char	   *ahead = PageGetItem(dp, PageGetItemId(dp, next));
 
-			ahead = PageGetItem(dp, PageGetItemId(dp, hscan->rs_vistuples[i + ROWS_AHEAD]));
 			__builtin_prefetch(ahead);
 			__builtin_prefetch(ahead + 64);
 		}
@@ -313,7 +313,11 @@ enc_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			return true;
 	}
 	ExecClearTuple(slot);
-	page_rows_free(&scan->page);
+	/* the page rows' memory can go unless another slot may hold a row */
+	if (scan->rowbuf.slot == slot)
+		page_rows_free(&scan->page);
+	else
+		page_rows_release(&scan->page);
 	return false;
 }
 
