@@ -349,10 +349,9 @@ hdb_payload_key_id(Datum payload)
 
 /*
  * Where in a logical tuple the plaintext of a payload goes.  Format 2
- * decrypts to just before where a tuple without nulls has its
- * data, so that a one-byte descriptor ends up in the header (set by
- * open_payload) and the data in place; other rows are moved down a byte or
- * two.
+ * decrypts to just before where a tuple without nulls has its data, so
+ * that a one-byte descriptor ends up in the header (set by open_payload)
+ * and the data in place; other rows are moved down a byte or two.
  */
 static inline int
 plain_dest(bool v2)

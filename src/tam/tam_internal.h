@@ -50,9 +50,9 @@ typedef struct HdbRowBuffer
 
 /*
  * The rows of the page a sequential scan is on, decrypted together when it
- * reaches the page (tam_scan.c).  The scan keeps its own pin on the page
- * while they are kept, so that the tuples they came from stay where they
- * are, unchanged.
+ * reads a second row there (tam_scan.c).  The scan keeps its own pin on the
+ * page while they are kept, so that the tuples they came from stay where
+ * they are, unchanged.
  */
 typedef struct HdbPageRows
 {
