@@ -90,6 +90,14 @@ def main():
 
     def jwk(key, cls, kid, alg):
         d = json.loads(cls.to_jwk(key.public_key()))
+        if cls is ECAlgorithm:
+            # RFC 7518 6.2.1.2: coordinates at full length.  Debian's PyJWT
+            # drops leading zero bytes (one key in 128), which the server
+            # rightly refuses.
+            nums = key.public_key().public_numbers()
+            size = (key.curve.key_size + 7) // 8
+            d.update(x=b64(nums.x.to_bytes(size, "big")),
+                     y=b64(nums.y.to_bytes(size, "big")))
         d.update(kid=kid, alg=alg, use="sig")
         return d
 
