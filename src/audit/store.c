@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/hio.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -47,6 +49,20 @@
  * next batch, which cost the writer about a third of its time.
  */
 static MemoryContext batch_cxt = NULL;
+
+/*
+ * New rows go to their pages through a ring of buffers (the bulk-write
+ * strategy COPY uses) kept from batch to batch.  Without it the audit
+ * pages, each written once, pushed the sessions' pages out of shared
+ * buffers: under pgbench select-only the sessions read about half as many
+ * pages again from the kernel.  The ring must last across batches, as a
+ * batch fills far fewer pages than it holds.
+ *
+ * bistate_pinned is set while an insert may hold a pin in bistate; an
+ * error there leaves it set, and the abort has released that pin.
+ */
+static BulkInsertState bistate = NULL;
+static bool bistate_pinned = false;
 
 /* The rows of a batch that go to one partition. */
 typedef struct PartitionRows
@@ -130,6 +146,17 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 										  1024 * 1024, 1024 * 1024,
 										  8 * 1024 * 1024);
 	MemoryContextReset(batch_cxt);
+	if (bistate == NULL)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		bistate = GetBulkInsertState();
+		MemoryContextSwitchTo(old);
+	}
+	if (bistate_pinned)
+	{
+		bistate->current_buf = InvalidBuffer;
+		bistate_pinned = false;
+	}
 
 	triggers = root_rri->ri_TrigDesc != NULL;
 	root_slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(root),
@@ -204,8 +231,11 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 		{
 			PartitionRows *pr = &parts[p];
 
+			bistate_pinned = true;
 			table_multi_insert(pr->rri->ri_RelationDesc, pr->slots, pr->n,
-							   cid, 0, NULL);
+							   cid, 0, bistate);
+			ReleaseBulkInsertStatePin(bistate);
+			bistate_pinned = false;
 			for (int i = 0; i < pr->n; i++)
 			{
 				if (pr->rri->ri_NumIndices > 0)
