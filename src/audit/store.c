@@ -25,7 +25,6 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
-#include "access/hio.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -56,13 +55,10 @@ static MemoryContext batch_cxt = NULL;
  * pages, each written once, pushed the sessions' pages out of shared
  * buffers: under pgbench select-only the sessions read about half as many
  * pages again from the kernel.  The ring must last across batches, as a
- * batch fills far fewer pages than it holds.
- *
- * bistate_pinned is set while an insert may hold a pin in bistate; an
- * error there leaves it set, and the abort has released that pin.
+ * batch fills far fewer pages than it holds.  Its pin is dropped after
+ * each partition's rows; an error in between ends the writer's process.
  */
 static BulkInsertState bistate = NULL;
-static bool bistate_pinned = false;
 
 /* The rows of a batch that go to one partition. */
 typedef struct PartitionRows
@@ -152,11 +148,6 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 		bistate = GetBulkInsertState();
 		MemoryContextSwitchTo(old);
 	}
-	if (bistate_pinned)
-	{
-		bistate->current_buf = InvalidBuffer;
-		bistate_pinned = false;
-	}
 
 	triggers = root_rri->ri_TrigDesc != NULL;
 	root_slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(root),
@@ -231,11 +222,9 @@ hdb_audit_store_rows(char **recs, int *lens, int n, int64 last_seq,
 		{
 			PartitionRows *pr = &parts[p];
 
-			bistate_pinned = true;
 			table_multi_insert(pr->rri->ri_RelationDesc, pr->slots, pr->n,
 							   cid, 0, bistate);
 			ReleaseBulkInsertStatePin(bistate);
-			bistate_pinned = false;
 			for (int i = 0; i < pr->n; i++)
 			{
 				if (pr->rri->ri_NumIndices > 0)
