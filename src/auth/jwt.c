@@ -164,6 +164,8 @@ hdb_jwt_parse_alg_list(const char *value, uint32 *algs)
 	return true;
 }
 
+static void jwt_fail(const char *msg, const char *detail) pg_attribute_noreturn();
+
 static void
 jwt_fail(const char *msg, const char *detail)
 {

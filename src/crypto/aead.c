@@ -662,7 +662,7 @@ hdb_unwrap_key(const uint8 *master, int32 key_id, const uint8 *wrapped,
 	EVP_CIPHER_CTX *ctx = gcm_ctx_new(master, false);
 	uint8		aad[64];
 	int			aadlen = wrap_aad(key_id, aad);
-	bool		ok;
+	bool		ok = false;
 
 	PG_TRY();
 	{
