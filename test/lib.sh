@@ -7,7 +7,7 @@
 HDB_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libssl-dev
 	make gcc python3 python3-jwt python3-cryptography libkrb5-dev
-	postgresql-15-pgaudit bc"
+	postgresql-15-pgaudit bc libfaketime"
 
 # HDB_PG_BINDIR may name a private (relocated) copy of PostgreSQL 15.
 PG_BINDIR=${HDB_PG_BINDIR:-/usr/lib/postgresql/15/bin}
