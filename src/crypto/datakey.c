@@ -34,7 +34,6 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -45,7 +44,6 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -467,12 +465,7 @@ hdb_datakey_create(Oid relid)
 	Datum		args[4];
 	TableKeyEntry *te;
 
-	keytab = get_relname_relid("table_key", get_namespace_oid(HDB_SCHEMA, false));
-	if (!OidIsValid(keytab))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"heliosdb\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION heliosdb before using encrypted tables.")));
+	keytab = hdb_crypto_relid("table_key", false);
 	LockRelationOid(keytab, ShareRowExclusiveLock);
 
 	key_spi_begin(&save_userid, &save_sec);
@@ -555,8 +548,7 @@ hdb_datakey_for_write(Relation rel)
 		Oid			keytab;
 
 		/* under the creation lock, look again before creating */
-		keytab = get_relname_relid("table_key",
-								   get_namespace_oid(HDB_SCHEMA, false));
+		keytab = hdb_crypto_relid("table_key", true);
 		if (OidIsValid(keytab))
 		{
 			LockRelationOid(keytab, ShareRowExclusiveLock);
@@ -595,8 +587,7 @@ hdb_datakey_for_seal(Relation rel)
 
 	if (!hdb_seal_budget_count(key->seal_mark, &key->checked_block))
 		return key;
-	keytab = get_relname_relid("table_key",
-							   get_namespace_oid(HDB_SCHEMA, false));
+	keytab = hdb_crypto_relid("table_key", true);
 	if (!OidIsValid(keytab) ||
 		!ConditionalLockRelationOid(keytab, ShareRowExclusiveLock))
 		return key;
@@ -654,7 +645,7 @@ hdb_rotate_master_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be superuser to rotate the master key")));
-	keytab = get_relname_relid("table_key", get_namespace_oid(HDB_SCHEMA, false));
+	keytab = hdb_crypto_relid("table_key", false);
 	LockRelationOid(keytab, ShareRowExclusiveLock);
 
 	key_spi_begin(&save_userid, &save_sec);

@@ -34,6 +34,7 @@ typedef struct HdbDataKey
 } HdbDataKey;
 
 extern void hdb_crypto_init(void);
+extern Oid	hdb_crypto_relid(const char *name, bool missing_ok);
 
 /* keyring.c: the master key */
 extern void hdb_keyring_init(void);

@@ -32,12 +32,9 @@
 #include <limits.h>
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "commands/sequence.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 
-#include "common/hdb_common.h"
 #include "crypto/hdb_crypto.h"
 
 /* Rows a data key may seal before the table moves to a new version. */
@@ -83,17 +80,8 @@ hdb_seal_budget_max_rows(void)
 static int64
 next_block(void)
 {
-	Oid			seq;
-
-	seq = get_relname_relid("seal_block_seq",
-							get_namespace_oid(HDB_SCHEMA, false));
-	if (!OidIsValid(seq))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"heliosdb\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION heliosdb before using encrypted tables.")));
 	/* heliosdb's own counter: the role writing the table need not own it */
-	return nextval_internal(seq, false);
+	return nextval_internal(hdb_crypto_relid("seal_block_seq", false), false);
 }
 
 /*
